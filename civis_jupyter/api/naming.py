@@ -6,6 +6,8 @@ client: ``GET /workflows/{id}/executions`` is ``client.workflows.list_executions
 
 from __future__ import annotations
 
+import csv
+import io
 import re
 
 __all__ = [
@@ -15,6 +17,7 @@ __all__ = [
     "camel_to_snake",
     "method_names",
     "resource_name",
+    "split_schema_tablename",
 ]
 
 _CAMEL_1 = re.compile(r"(.)([A-Z][a-z]+)")
@@ -140,3 +143,32 @@ def method_names(verb: str, path: str, array_response: bool) -> tuple[str, str |
     preferred = _name_from("get", segments)
     alias = _name_from("list", segments) if stripped in LEGACY_LIST_PATHS else None
     return preferred, alias
+
+
+def split_schema_tablename(table: str) -> tuple[str | None, str]:
+    """Split ``"schema.table"`` into its parts.
+
+    Either part may be double-quoted to hold dots (``'"a.b".c'``).
+
+    Parameters
+    ----------
+    table : str
+        ``schema.table`` or just ``table``.
+
+    Returns
+    -------
+    tuple of (str or None, str)
+        The schema (``None`` when not given) and the table name.
+
+    Raises
+    ------
+    ValueError
+        If the name has more than two parts.
+    """
+    reader = csv.reader(io.StringIO(str(table)), delimiter=".", quotechar='"', doublequote=True)
+    parts = next(reader, [])
+    if len(parts) == 1:
+        return None, parts[0]
+    if len(parts) != 2:
+        raise ValueError(f"Cannot parse schema and table. Does {table!r} follow the pattern 'schema.table'?")
+    return parts[0], parts[1]

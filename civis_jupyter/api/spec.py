@@ -419,7 +419,7 @@ def get_api_spec(
     api_key: str,
     api_version: str = "1.0",
     *,
-    session: Any = None,
+    transport: Any = None,
     force_refresh: bool = False,
 ) -> ApiSpec:
     """Download (or take from the in-memory cache) the spec served at ``/endpoints``.
@@ -430,8 +430,8 @@ def get_api_spec(
         The Civis API key.
     api_version : str, optional
         Only ``"1.0"`` exists.
-    session : requests.Session, optional
-        The session to download with; a short-lived one is used otherwise.
+    transport : civis_jupyter.api.transport.Transport, optional
+        The transport (with its retries) to download with.
     force_refresh : bool, optional
         Drop cached specs and download again.
 
@@ -461,22 +461,15 @@ def get_api_spec(
         hit = _downloaded.get(key)
     if hit is not None and now - hit[0] < spec_ttl():
         return hit[1]
-    import requests
+    from .transport import Transport
 
-    from .transport import default_headers
-
-    own = session is None
-    sess = session or requests.Session()
+    own = transport is None
+    transport = transport or Transport(api_key, endpoint)
     try:
-        resp = sess.get(
-            endpoint + "endpoints",
-            auth=(api_key, ""),
-            headers=default_headers(),
-            timeout=60,
-        )
+        resp = transport.request("GET", "endpoints", raise_for_status=False)
     finally:
         if own:
-            sess.close()
+            transport.close()
     if resp.status_code in (401, 403):
         raise CivisAPIKeyError(
             f"{resp.status_code} error downloading the API spec from {endpoint}: "
