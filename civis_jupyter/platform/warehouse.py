@@ -1,0 +1,1058 @@
+"""The platform's SQL warehouses: one DuckDB database file per platform database.
+
+:class:`Warehouses` opens (lazily) one :class:`Warehouse` per platform database
+id under ``data_dir``. A :class:`Warehouse` is safe to use from many threads:
+every operation runs on its own DuckDB cursor (a connection sharing the one
+database instance), so reads run concurrently and DuckDB's own transactions
+keep writes consistent.
+
+Tables live in the ``public`` schema unless qualified, the way Civis users
+expect from Redshift; DuckDB's ``main`` schema is hidden from listings while
+it is empty.
+"""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import duckdb
+
+__all__ = [
+    "DELIMITERS",
+    "Column",
+    "CsvDetection",
+    "CsvSettings",
+    "ExportResult",
+    "QueryResult",
+    "TableInfo",
+    "Warehouse",
+    "WarehouseError",
+    "Warehouses",
+    "civis_sql_type",
+    "quote_identifier",
+]
+
+#: Civis delimiter names -> characters.
+DELIMITERS = {"comma": ",", "tab": "\t", "pipe": "|"}
+_DELIMITER_NAMES = {v: k for k, v in DELIMITERS.items()}
+DEFAULT_SCHEMA = "public"
+_HIDDEN_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
+_EXISTING_TABLE_ROWS = frozenset({"fail", "truncate", "append", "drop", "upsert"})
+
+
+class WarehouseError(Exception):
+    """A SQL or loading error, with a message fit for the run's ``error``."""
+
+
+@dataclass(frozen=True)
+class Column:
+    """A result or table column.
+
+    Attributes
+    ----------
+    name : str
+        Column name.
+    sql_type : str
+        The column's type in Civis (Redshift-like) spelling, e.g. ``"bigint"``.
+    """
+
+    name: str
+    sql_type: str
+
+
+@dataclass
+class QueryResult:
+    """The result of the last statement of a SQL text.
+
+    Attributes
+    ----------
+    columns : list of Column
+        Result columns (empty for statements without a result set).
+    rows : list of tuple
+        Result rows, at most the requested limit.
+    """
+
+    columns: list[Column]
+    rows: list[tuple[Any, ...]]
+
+
+@dataclass
+class CsvSettings:
+    """How a query result is written to CSV (the Civis ``csvSettings``).
+
+    Attributes
+    ----------
+    include_header : bool
+        Write a header row.
+    compression : str
+        ``"gzip"`` or ``"none"``.
+    column_delimiter : str
+        ``"comma"``, ``"tab"`` or ``"pipe"``.
+    unquoted : bool
+        Never quote fields.
+    filename_prefix : str or None
+        Prefix of the output file names.
+    force_multifile : bool
+        Export as a set of files described by a manifest.
+    max_file_size : int or None
+        Upper bound (bytes) for each file of a multi-file export.
+    """
+
+    include_header: bool = True
+    compression: str = "gzip"
+    column_delimiter: str = "comma"
+    unquoted: bool = False
+    filename_prefix: str | None = None
+    force_multifile: bool = False
+    max_file_size: int | None = None
+
+    @classmethod
+    def from_api(cls, settings: dict[str, Any] | None) -> CsvSettings:
+        """Build settings from a camelCase ``csvSettings`` body (missing = defaults).
+
+        Parameters
+        ----------
+        settings : dict or None
+            The API's ``csvSettings`` object.
+
+        Returns
+        -------
+        CsvSettings
+        """
+        s = settings or {}
+        out = cls()
+        for key, attr in (
+            ("includeHeader", "include_header"),
+            ("compression", "compression"),
+            ("columnDelimiter", "column_delimiter"),
+            ("unquoted", "unquoted"),
+            ("filenamePrefix", "filename_prefix"),
+            ("forceMultifile", "force_multifile"),
+            ("maxFileSize", "max_file_size"),
+        ):
+            if s.get(key) is not None:
+                setattr(out, attr, s[key])
+        if out.compression not in ("gzip", "none"):
+            raise WarehouseError(
+                f"csvSettings.compression must be gzip or none, not {out.compression!r}"
+            )
+        if out.column_delimiter not in DELIMITERS:
+            raise WarehouseError(
+                "csvSettings.columnDelimiter must be comma, tab or pipe, "
+                f"not {out.column_delimiter!r}"
+            )
+        return out
+
+    @property
+    def extension(self) -> str:
+        """File name extension of the exported files."""
+        return ".csv.gz" if self.compression == "gzip" else ".csv"
+
+
+@dataclass
+class ExportResult:
+    """What an export wrote.
+
+    Attributes
+    ----------
+    columns : list of Column
+        Columns of the exported result (empty when the last statement had none).
+    paths : list of Path
+        The files written, in order (empty when there was no result set).
+    row_count : int
+        Number of rows exported.
+    """
+
+    columns: list[Column]
+    paths: list[Path]
+    row_count: int
+
+
+@dataclass
+class TableInfo:
+    """A table or view of the warehouse.
+
+    Attributes
+    ----------
+    schema, name : str
+        Where it lives.
+    is_view : bool
+        Whether it is a view.
+    row_count : int or None
+        Number of rows (``None`` for views).
+    columns : list of Column
+        Its columns, in order.
+    """
+
+    schema: str
+    name: str
+    is_view: bool
+    row_count: int | None
+    columns: list[Column] = field(default_factory=list)
+
+    @property
+    def column_count(self) -> int:
+        """Number of columns."""
+        return len(self.columns)
+
+
+@dataclass
+class CsvDetection:
+    """What a CSV file looks like (the Civis ``detectedInfo``).
+
+    Attributes
+    ----------
+    include_header : bool
+        First row is a header.
+    column_delimiter : str
+        ``"comma"``, ``"tab"`` or ``"pipe"``.
+    compression : str
+        ``"gzip"`` or ``"none"``.
+    table_columns : list of Column
+        Detected names and Civis SQL types.
+    """
+
+    include_header: bool
+    column_delimiter: str
+    compression: str
+    table_columns: list[Column]
+
+    def to_api(self) -> dict[str, Any]:
+        """The camelCase ``detectedInfo`` object."""
+        return {
+            "includeHeader": self.include_header,
+            "columnDelimiter": self.column_delimiter,
+            "compression": self.compression,
+            "tableColumns": [
+                {"name": c.name, "sqlType": c.sql_type} for c in self.table_columns
+            ],
+        }
+
+
+def quote_identifier(name: str) -> str:
+    """Quote an SQL identifier for DuckDB.
+
+    Parameters
+    ----------
+    name : str
+        A schema, table or column name.
+
+    Returns
+    -------
+    str
+        The name in double quotes with embedded quotes doubled.
+    """
+    return '"' + str(name).replace('"', '""') + '"'
+
+
+def _literal(value: str) -> str:
+    return "'" + str(value).replace("'", "''") + "'"
+
+
+_TYPE_NAMES = {
+    "BIGINT": "bigint",
+    "INTEGER": "integer",
+    "SMALLINT": "smallint",
+    "TINYINT": "smallint",
+    "HUGEINT": "numeric(38,0)",
+    "UBIGINT": "numeric(20,0)",
+    "UINTEGER": "bigint",
+    "USMALLINT": "integer",
+    "UTINYINT": "smallint",
+    "DOUBLE": "double precision",
+    "FLOAT": "real",
+    "VARCHAR": "character varying",
+    "BOOLEAN": "boolean",
+    "DATE": "date",
+    "TIME": "time without time zone",
+    "TIMESTAMP": "timestamp without time zone",
+    "TIMESTAMP WITH TIME ZONE": "timestamp with time zone",
+    "BLOB": "varbyte",
+    "UUID": "character varying(36)",
+}
+
+
+def civis_sql_type(duckdb_type: str) -> str:
+    """Spell a DuckDB type the way Civis (Redshift) reports it.
+
+    Parameters
+    ----------
+    duckdb_type : str
+        A DuckDB type name such as ``"BIGINT"`` or ``"DECIMAL(10,2)"``.
+
+    Returns
+    -------
+    str
+        E.g. ``"bigint"``, ``"numeric(10,2)"``, ``"character varying"``.
+    """
+    t = str(duckdb_type).upper()
+    if t.startswith("DECIMAL"):
+        return "numeric" + t[len("DECIMAL") :].replace(" ", "")
+    return _TYPE_NAMES.get(t, t.lower())
+
+
+def _import_sql_type(duckdb_type: str, max_length: int | None) -> str:
+    """A detected column type as a Redshift-style import type (``VARCHAR(12)``)."""
+    t = str(duckdb_type).upper()
+    if t == "VARCHAR":
+        return f"VARCHAR({max(1, min(max_length or 1, 65535))})"
+    if t == "DOUBLE":
+        return "DOUBLE PRECISION"
+    if t in ("TIMESTAMP WITH TIME ZONE",):
+        return "TIMESTAMPTZ"
+    if t.startswith("TIME") and t != "TIMESTAMP" and not t.startswith("TIMESTAMP"):
+        return "TIME"
+    return t
+
+
+def _is_gzip(path: Path) -> bool:
+    with open(path, "rb") as f:
+        return f.read(2) == b"\x1f\x8b"
+
+
+def _ensure_ascii_path(path: Path) -> str:
+    return str(Path(path).resolve())
+
+
+class Warehouse:
+    """One DuckDB database (a platform database's warehouse).
+
+    Parameters
+    ----------
+    path : Path
+        The DuckDB database file (created if absent).
+    """
+
+    def __init__(self, path: Path):
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        try:
+            self._con = duckdb.connect(str(self.path))
+        except duckdb.Error as exc:
+            raise WarehouseError(f"cannot open warehouse {self.path}: {exc}") from None
+        self._write_lock = threading.RLock()
+        self._closed = False
+        self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {DEFAULT_SCHEMA}")
+
+    def __repr__(self) -> str:
+        return f"Warehouse({str(self.path)!r})"
+
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A fresh DuckDB cursor with ``public`` as the default schema.
+
+        Yields
+        ------
+        duckdb.DuckDBPyConnection
+            Closed when the block ends.
+        """
+        if self._closed:
+            raise WarehouseError("the warehouse is closed")
+        cur = self._con.cursor()
+        try:
+            cur.execute(f"SET schema = '{DEFAULT_SCHEMA}'")
+            yield cur
+        finally:
+            cur.close()
+
+    def close(self) -> None:
+        """Close the database (further use raises :class:`WarehouseError`)."""
+        if not self._closed:
+            self._closed = True
+            self._con.close()
+
+    # -- SQL ---------------------------------------------------------------
+
+    @staticmethod
+    def _statements(sql: str) -> list[Any]:
+        if not isinstance(sql, str) or not sql.strip():
+            raise WarehouseError("the SQL text is empty")
+        try:
+            statements = duckdb.extract_statements(sql)
+        except duckdb.Error as exc:
+            raise WarehouseError(_message(exc)) from None
+        if not statements:
+            raise WarehouseError("the SQL text holds no statement")
+        return statements
+
+    def execute(self, sql: str, limit: int | None = None) -> QueryResult:
+        """Run one or more SQL statements; return the last statement's result.
+
+        Parameters
+        ----------
+        sql : str
+            SQL text, possibly several ``;``-separated statements.
+        limit : int, optional
+            Fetch at most this many rows of the result.
+
+        Returns
+        -------
+        QueryResult
+
+        Raises
+        ------
+        WarehouseError
+            On a syntax or execution error (the whole text runs in one
+            transaction and is rolled back).
+        """
+        statements = self._statements(sql)
+        with self.cursor() as cur, _transaction(cur, statements):
+            for st in statements[:-1]:
+                cur.execute(st)
+            cur.execute(statements[-1])
+            columns = _result_columns(statements[-1], cur.description)
+            if not columns:
+                rows: list[tuple[Any, ...]] = []
+            elif limit is None:
+                rows = cur.fetchall()
+            else:
+                rows = cur.fetchmany(max(0, int(limit)))
+        return QueryResult(columns=columns, rows=rows)
+
+    def export_csv(
+        self, sql: str, directory: Path, settings: CsvSettings | None = None
+    ) -> ExportResult:
+        """Run SQL and write the last statement's result as CSV file(s).
+
+        Statements before the last run first; the last one is exported with
+        DuckDB's ``COPY``. Nulls are written as empty fields and empty strings
+        as ``""`` (unless ``unquoted``).
+
+        Parameters
+        ----------
+        sql : str
+            SQL text; its last statement should return rows.
+        directory : Path
+            Where to write (created if needed).
+        settings : CsvSettings, optional
+            Header, delimiter, compression, quoting, naming.
+
+        Returns
+        -------
+        ExportResult
+            With no paths when the last statement has no result set.
+        """
+        settings = settings or CsvSettings()
+        directory = Path(directory)
+        directory.mkdir(parents=True, exist_ok=True)
+        statements = self._statements(sql)
+        last = statements[-1]
+        prefix = settings.filename_prefix or "output"
+        with self.cursor() as cur, _transaction(cur, statements):
+            for st in statements[:-1]:
+                cur.execute(st)
+            if last.type != duckdb.StatementType.SELECT:
+                cur.execute(last)
+                columns = _result_columns(last, cur.description)
+                if not columns:
+                    return ExportResult(columns=[], paths=[], row_count=0)
+                # A non-SELECT that returns rows (PRAGMA, CALL, ... RETURNING)
+                # cannot be wrapped in COPY; its rows are written here.
+                target = directory / f"{prefix}{settings.extension}"
+                row_count = _write_rows_csv(cur, target, settings)
+                return ExportResult(
+                    columns=columns, paths=[target], row_count=row_count
+                )
+            else:
+                query = _strip_semicolon(last.query)
+            columns = _columns(
+                cur.execute(f"SELECT * FROM ({query}) LIMIT 0").description
+            )
+            options = [
+                "FORMAT csv",
+                f"HEADER {'true' if settings.include_header else 'false'}",
+                f"DELIMITER {_literal(DELIMITERS[settings.column_delimiter])}",
+                f"COMPRESSION {'gzip' if settings.compression == 'gzip' else 'none'}",
+            ]
+            if settings.unquoted:
+                options.append("QUOTE ''")
+            target = directory / f"{prefix}{settings.extension}"
+            cur.execute(
+                f"COPY ({query}) TO {_literal(_ensure_ascii_path(target))} "
+                f"({', '.join(options)})"
+            )
+            row_count = int(cur.fetchone()[0])
+        paths = [target]
+        if settings.force_multifile and settings.max_file_size:
+            paths = _split_csv(target, settings)
+        return ExportResult(columns=columns, paths=paths, row_count=row_count)
+
+    # -- catalogue ---------------------------------------------------------
+
+    def schemas(self) -> list[str]:
+        """Schema names, sorted (``main`` only when it holds tables).
+
+        Returns
+        -------
+        list of str
+        """
+        with self.cursor() as cur:
+            rows = cur.execute(
+                "SELECT s.schema_name, "
+                "(SELECT count(*) FROM duckdb_tables() t "
+                "  WHERE t.database_name = current_database() "
+                "  AND t.schema_name = s.schema_name) + "
+                "(SELECT count(*) FROM duckdb_views() v "
+                "  WHERE v.database_name = current_database() AND NOT v.internal "
+                "  AND v.schema_name = s.schema_name) "
+                "FROM duckdb_schemas() s "
+                "WHERE s.database_name = current_database() "
+                "ORDER BY s.schema_name"
+            ).fetchall()
+        return [
+            name
+            for name, n in rows
+            if name not in _HIDDEN_SCHEMAS and (name != "main" or n > 0)
+        ]
+
+    def tables(
+        self, schema: str | None = None, name: str | None = None
+    ) -> list[TableInfo]:
+        """Tables and views with their columns and row counts.
+
+        Parameters
+        ----------
+        schema : str, optional
+            Only this schema.
+        name : str, optional
+            Only this table name.
+
+        Returns
+        -------
+        list of TableInfo
+            Sorted by schema, then name.
+        """
+        where = ["database_name = current_database()"]
+        params: list[Any] = []
+        if schema is not None:
+            where.append("schema_name = ?")
+            params.append(schema)
+        if name is not None:
+            where.append("table_name = ?")
+            params.append(name)
+        cond = " AND ".join(where)
+        with self.cursor() as cur:
+            objects = cur.execute(
+                f"SELECT schema_name, table_name, false FROM duckdb_tables() "
+                f"WHERE {cond} UNION ALL "
+                f"SELECT schema_name, view_name, true FROM duckdb_views() "
+                f"WHERE NOT internal AND {cond.replace('table_name', 'view_name')} "
+                "ORDER BY 1, 2",
+                params + params,
+            ).fetchall()
+            cols = cur.execute(
+                "SELECT schema_name, table_name, column_name, data_type "
+                "FROM duckdb_columns() WHERE database_name = current_database() "
+                "ORDER BY schema_name, table_name, column_index"
+            ).fetchall()
+            by_table: dict[tuple[str, str], list[Column]] = {}
+            for s, t, c, ty in cols:
+                by_table.setdefault((s, t), []).append(Column(c, civis_sql_type(ty)))
+            out = []
+            for s, t, is_view in objects:
+                if s in _HIDDEN_SCHEMAS:
+                    continue
+                count = None
+                if not is_view:
+                    count = int(
+                        cur.execute(
+                            f"SELECT count(*) FROM {quote_identifier(s)}."
+                            f"{quote_identifier(t)}"
+                        ).fetchone()[0]
+                    )
+                out.append(
+                    TableInfo(s, t, bool(is_view), count, by_table.get((s, t), []))
+                )
+        return out
+
+    def table(self, schema: str, name: str) -> TableInfo | None:
+        """One table or view, or ``None`` when absent.
+
+        Parameters
+        ----------
+        schema, name : str
+            Where to look.
+
+        Returns
+        -------
+        TableInfo or None
+        """
+        found = self.tables(schema=schema, name=name)
+        return found[0] if found else None
+
+    # -- CSV ---------------------------------------------------------------
+
+    def detect_csv(
+        self,
+        path: Path,
+        include_header: bool | None = None,
+        column_delimiter: str | None = None,
+    ) -> CsvDetection:
+        """Sniff a CSV file: header, delimiter, compression and column types.
+
+        Parameters
+        ----------
+        path : Path
+            The CSV file (plain or gzip).
+        include_header : bool, optional
+            Known header setting; detected when ``None``.
+        column_delimiter : str, optional
+            Known delimiter name (``comma``/``tab``/``pipe``); detected when ``None``.
+
+        Returns
+        -------
+        CsvDetection
+        """
+        path = Path(path)
+        compression = "gzip" if _is_gzip(path) else "none"
+        args = [
+            _literal(_ensure_ascii_path(path)),
+            f"compression={_literal(compression)}",
+            "sample_size=-1",
+            "quote='\"'",
+        ]
+        if include_header is not None:
+            args.append(f"header={'true' if include_header else 'false'}")
+        if column_delimiter is not None:
+            if column_delimiter not in DELIMITERS:
+                raise WarehouseError(
+                    "columnDelimiter must be comma, tab or pipe, "
+                    f"not {column_delimiter!r}"
+                )
+            args.append(f"delim={_literal(DELIMITERS[column_delimiter])}")
+        with self.cursor() as cur:
+            try:
+                row = cur.execute(
+                    "SELECT Delimiter, HasHeader, Columns FROM sniff_csv("
+                    + ", ".join(args)
+                    + ")"
+                ).fetchone()
+                delim, has_header, columns = row
+                lengths = self._varchar_lengths(
+                    cur, path, compression, delim, has_header, columns
+                )
+            except duckdb.Error as exc:
+                raise WarehouseError(
+                    f"cannot read the CSV file: {_message(exc)}"
+                ) from None
+        table_columns = [
+            Column(c["name"], _import_sql_type(c["type"], lengths.get(i)))
+            for i, c in enumerate(columns)
+        ]
+        return CsvDetection(
+            include_header=bool(has_header),
+            column_delimiter=_DELIMITER_NAMES.get(delim, "comma"),
+            compression=compression,
+            table_columns=table_columns,
+        )
+
+    @staticmethod
+    def _varchar_lengths(
+        cur: duckdb.DuckDBPyConnection,
+        path: Path,
+        compression: str,
+        delim: str,
+        has_header: bool,
+        columns: list[dict[str, str]],
+    ) -> dict[int, int]:
+        varchar = [i for i, c in enumerate(columns) if c["type"].upper() == "VARCHAR"]
+        if not varchar:
+            return {}
+        spec = ", ".join(
+            f"{_literal(c['name'])}: {_literal(c['type'])}" for c in columns
+        )
+        source = (
+            f"read_csv({_literal(_ensure_ascii_path(path))}, "
+            f"compression={_literal(compression)}, delim={_literal(delim)}, "
+            f"quote='\"', escape='\"', header={'true' if has_header else 'false'}, "
+            f"columns={{{spec}}}, auto_detect=false)"
+        )
+        exprs = ", ".join(
+            f"max(octet_length(encode({quote_identifier(columns[i]['name'])})))"
+            for i in varchar
+        )
+        row = cur.execute(f"SELECT {exprs} FROM {source}").fetchone()
+        return {i: int(v or 1) for i, v in zip(varchar, row)}
+
+    def load_csv(
+        self,
+        paths: Sequence[Path],
+        schema: str,
+        table: str,
+        *,
+        include_header: bool = True,
+        column_delimiter: str = "comma",
+        compression: str | None = None,
+        escaped: bool = False,
+        existing_table_rows: str = "fail",
+        table_columns: Sequence[Column] | None = None,
+        primary_keys: Sequence[str] | None = None,
+    ) -> int:
+        """Load CSV files into a table.
+
+        Empty unquoted fields become NULL; quoted empty fields (``""``) stay
+        empty strings. Quoted fields may hold delimiters, quotes and newlines.
+
+        Parameters
+        ----------
+        paths : sequence of Path
+            The CSV files, all with the same layout.
+        schema, table : str
+            Destination (the schema is created if needed).
+        include_header : bool
+            Skip each file's first row.
+        column_delimiter : str
+            ``comma``, ``tab`` or ``pipe``.
+        compression : str, optional
+            ``gzip`` or ``none``; detected from each file when ``None``.
+        escaped : bool
+            Quotes inside fields are escaped with a backslash instead of doubled.
+        existing_table_rows : str
+            ``fail``, ``truncate``, ``append``, ``drop`` or ``upsert``.
+        table_columns : sequence of Column, optional
+            Names and SQL types for a new (or dropped) table; when absent, a new
+            table's columns are detected from the first file.
+        primary_keys : sequence of str, optional
+            For ``upsert``: rows with matching keys are replaced.
+
+        Returns
+        -------
+        int
+            Rows loaded.
+
+        Raises
+        ------
+        WarehouseError
+            On bad settings, an existing table with ``fail``, or unparsable data.
+        """
+        if existing_table_rows not in _EXISTING_TABLE_ROWS:
+            raise WarehouseError(
+                "existingTableRows must be one of fail, truncate, append, drop, "
+                f"upsert, not {existing_table_rows!r}"
+            )
+        if column_delimiter not in DELIMITERS:
+            raise WarehouseError(
+                f"columnDelimiter must be comma, tab or pipe, not {column_delimiter!r}"
+            )
+        if not paths:
+            raise WarehouseError("no source files to import")
+        if existing_table_rows == "upsert" and not primary_keys:
+            raise WarehouseError("existingTableRows=upsert needs primaryKeys")
+        target = f"{quote_identifier(schema)}.{quote_identifier(table)}"
+        with self._write_lock, self.cursor() as cur:
+            try:
+                cur.execute("BEGIN TRANSACTION")
+                cur.execute(f"CREATE SCHEMA IF NOT EXISTS {quote_identifier(schema)}")
+                existing = self._table_columns(cur, schema, table)
+                if existing is not None:
+                    if existing_table_rows == "fail":
+                        raise WarehouseError(
+                            f"table {schema}.{table} already exists; set "
+                            "existingTableRows to truncate, append, drop or upsert"
+                        )
+                    if existing_table_rows == "drop":
+                        cur.execute(f"DROP TABLE {target}")
+                        existing = None
+                    elif existing_table_rows == "truncate":
+                        cur.execute(f"DELETE FROM {target}")
+                if existing is None:
+                    columns = (
+                        list(table_columns or [])
+                        or self.detect_csv(
+                            paths[0], include_header, column_delimiter
+                        ).table_columns
+                    )
+                    if not columns:
+                        raise WarehouseError("no columns found in the CSV file")
+                    defs = ", ".join(
+                        f"{quote_identifier(c.name)} {_ddl_type(c.sql_type)}"
+                        for c in columns
+                    )
+                    cur.execute(f"CREATE TABLE {target} ({defs})")
+                    existing = self._table_columns(cur, schema, table) or []
+                total = 0
+                for p in paths:
+                    source = self._csv_source(
+                        Path(p),
+                        existing,
+                        include_header,
+                        column_delimiter,
+                        compression,
+                        escaped,
+                    )
+                    if existing_table_rows == "upsert":
+                        keys = " AND ".join(
+                            f"{target}.{quote_identifier(k)} = "
+                            f"src.{quote_identifier(k)}"
+                            for k in primary_keys or []
+                        )
+                        cur.execute(
+                            "CREATE OR REPLACE TEMP TABLE __civis_load AS "
+                            f"SELECT * FROM {source}"
+                        )
+                        cur.execute(
+                            f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM "
+                            f"__civis_load src WHERE {keys})"
+                        )
+                        cur.execute(f"INSERT INTO {target} SELECT * FROM __civis_load")
+                    else:
+                        cur.execute(f"INSERT INTO {target} SELECT * FROM {source}")
+                    total += int(cur.fetchone()[0])
+                cur.execute("COMMIT")
+            except WarehouseError:
+                _rollback(cur)
+                raise
+            except duckdb.Error as exc:
+                _rollback(cur)
+                raise WarehouseError(f"import failed: {_message(exc)}") from None
+        return total
+
+    @staticmethod
+    def _table_columns(
+        cur: duckdb.DuckDBPyConnection, schema: str, table: str
+    ) -> list[tuple[str, str]] | None:
+        rows = cur.execute(
+            "SELECT column_name, data_type FROM duckdb_columns() "
+            "WHERE database_name = current_database() AND schema_name = ? "
+            "AND table_name = ? ORDER BY column_index",
+            [schema, table],
+        ).fetchall()
+        return [(r[0], r[1]) for r in rows] if rows else None
+
+    @staticmethod
+    def _csv_source(
+        path: Path,
+        columns: list[tuple[str, str]],
+        include_header: bool,
+        column_delimiter: str,
+        compression: str | None,
+        escaped: bool,
+    ) -> str:
+        if not path.exists():
+            raise WarehouseError(f"source file {path.name} is missing")
+        comp = compression if compression in ("gzip", "none") else None
+        if comp is None or comp == "none":
+            comp = "gzip" if _is_gzip(path) else "none"
+        spec = ", ".join(f"{_literal(n)}: {_literal(t)}" for n, t in columns)
+        return (
+            f"read_csv({_literal(_ensure_ascii_path(path))}, "
+            f"compression={_literal(comp)}, "
+            f"delim={_literal(DELIMITERS[column_delimiter])}, quote='\"', "
+            f"escape={_literal(chr(92) if escaped else chr(34))}, "
+            f"header={'true' if include_header else 'false'}, columns={{{spec}}}, "
+            "auto_detect=false, allow_quoted_nulls=false, null_padding=false, "
+            "strict_mode=true)"
+        )
+
+
+def _ddl_type(sql_type: str) -> str:
+    t = str(sql_type).strip()
+    if not t or any(ch in t for ch in ";\"'"):
+        raise WarehouseError(f"invalid sqlType {sql_type!r}")
+    return t
+
+
+def _columns(description: Any) -> list[Column]:
+    if not description:
+        return []
+    return [Column(d[0], civis_sql_type(str(d[1]))) for d in description]
+
+
+_ROW_STATEMENTS = frozenset(
+    {
+        duckdb.StatementType.SELECT,
+        duckdb.StatementType.PRAGMA,
+        duckdb.StatementType.EXPLAIN,
+        duckdb.StatementType.CALL,
+    }
+)
+
+
+def _result_columns(statement: Any, description: Any) -> list[Column]:
+    """Columns of a statement's result; none for DDL/DML status results."""
+    columns = _columns(description)
+    if statement.type not in _ROW_STATEMENTS and [
+        (c.name, c.sql_type) for c in columns
+    ] in ([("Count", "bigint")], [("Success", "boolean")]):
+        return []
+    return columns
+
+
+def _strip_semicolon(sql: str) -> str:
+    return sql.strip().rstrip(";").strip()
+
+
+@contextmanager
+def _transaction(
+    cur: duckdb.DuckDBPyConnection, statements: list[Any]
+) -> Iterator[None]:
+    """Run a block in one transaction (unless the SQL manages its own).
+
+    DuckDB errors become :class:`WarehouseError` after a rollback.
+    """
+    own = not any(st.type == duckdb.StatementType.TRANSACTION for st in statements)
+    try:
+        if own:
+            cur.execute("BEGIN TRANSACTION")
+        yield
+        if own:
+            cur.execute("COMMIT")
+    except duckdb.Error as exc:
+        _rollback(cur)
+        raise WarehouseError(_message(exc)) from None
+    except BaseException:
+        _rollback(cur)
+        raise
+
+
+def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
+    try:
+        cur.execute("ROLLBACK")
+    except duckdb.Error:
+        pass
+
+
+def _message(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+
+
+def _write_rows_csv(
+    cur: duckdb.DuckDBPyConnection, target: Path, settings: CsvSettings
+) -> int:
+    """Write the cursor's pending result as CSV (for results COPY cannot take)."""
+    opener = gzip.open if settings.compression == "gzip" else open
+    quoting = csv.QUOTE_NONE if settings.unquoted else csv.QUOTE_MINIMAL
+    count = 0
+    with opener(target, "wt", newline="", encoding="utf-8") as f:
+        writer = csv.writer(
+            f,
+            delimiter=DELIMITERS[settings.column_delimiter],
+            quoting=quoting,
+            escapechar="\\" if settings.unquoted else None,
+            lineterminator="\n",
+        )
+        if settings.include_header:
+            writer.writerow([d[0] for d in cur.description])
+        while batch := cur.fetchmany(10_000):
+            writer.writerows(["" if v is None else v for v in row] for row in batch)
+            count += len(batch)
+    return count
+
+
+def _split_csv(path: Path, settings: CsvSettings) -> list[Path]:
+    """Split an exported CSV into parts of at most ``max_file_size`` bytes.
+
+    Rows are kept whole (a quoted field may span lines, so rows are tracked by
+    quote parity); every part repeats the header when there is one.
+    """
+    limit = max(1, int(settings.max_file_size or 0))
+    opener = gzip.open if settings.compression == "gzip" else open
+    stem = path.name[: -len(settings.extension)]
+    parts: list[Path] = []
+    header = b""
+    with opener(path, "rb") as src:
+        if settings.include_header:
+            header = _read_row(src)
+        out = None
+        size = 0
+        while True:
+            row = _read_row(src)
+            if not row:
+                break
+            if out is None or (size > 0 and size + len(row) > limit):
+                if out is not None:
+                    out.close()
+                part = path.with_name(
+                    f"{stem}_part{len(parts):04d}{settings.extension}"
+                )
+                parts.append(part)
+                out = opener(part, "wb")
+                out.write(header)
+                size = len(header)
+            out.write(row)
+            size += len(row)
+        if out is not None:
+            out.close()
+    if not parts:
+        return [path]
+    path.unlink()
+    return parts
+
+
+def _read_row(src: Any) -> bytes:
+    row = b""
+    while True:
+        line = src.readline()
+        if not line:
+            return row
+        row += line
+        if row.count(b'"') % 2 == 0:
+            return row
+
+
+class Warehouses:
+    """All warehouses of a platform: one DuckDB file per database id.
+
+    Parameters
+    ----------
+    data_dir : Path
+        Directory holding ``db_<id>.duckdb`` files.
+    """
+
+    def __init__(self, data_dir: Path):
+        self.data_dir = Path(data_dir)
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self._open: dict[int, Warehouse] = {}
+        self._lock = threading.Lock()
+
+    def __repr__(self) -> str:
+        return f"Warehouses({str(self.data_dir)!r})"
+
+    def path(self, database_id: int) -> Path:
+        """The DuckDB file of a database.
+
+        Parameters
+        ----------
+        database_id : int
+            Platform database id.
+
+        Returns
+        -------
+        Path
+        """
+        return self.data_dir / f"db_{int(database_id)}.duckdb"
+
+    def get(self, database_id: int) -> Warehouse:
+        """The warehouse of a database, opened (or created) on first use.
+
+        Parameters
+        ----------
+        database_id : int
+            Platform database id.
+
+        Returns
+        -------
+        Warehouse
+        """
+        key = int(database_id)
+        with self._lock:
+            wh = self._open.get(key)
+            if wh is None:
+                wh = self._open[key] = Warehouse(self.path(key))
+            return wh
+
+    __getitem__ = get
+
+    def close(self) -> None:
+        """Close every open warehouse."""
+        with self._lock:
+            for wh in self._open.values():
+                wh.close()
+            self._open.clear()

@@ -1,0 +1,292 @@
+"""Warehouses: real DuckDB files, SQL, CSV export and import."""
+
+from __future__ import annotations
+
+import csv
+import gzip
+import io
+import threading
+from pathlib import Path
+
+import pytest
+
+from civis_jupyter.platform.warehouse import (
+    Column,
+    CsvSettings,
+    WarehouseError,
+    Warehouses,
+    civis_sql_type,
+)
+
+
+@pytest.fixture
+def warehouses(tmp_path: Path):
+    ws = Warehouses(tmp_path / "wh")
+    yield ws
+    ws.close()
+
+
+@pytest.fixture
+def wh(warehouses):
+    w = warehouses.get(1)
+    w.execute(
+        "CREATE TABLE people (id INTEGER, name VARCHAR, score DOUBLE);"
+        "INSERT INTO people VALUES (1, 'ann', 1.5), (2, NULL, NULL), (3, '', 2.0),"
+        "(4, 'quote \"q\", comma', 3.0), (5, E'multi\\nline', 4.0), (6, 'ünïcødé', 5.0)"
+    )
+    return w
+
+
+def read_gzip_csv(path: Path, delimiter: str = ",") -> list[list[str]]:
+    with gzip.open(path, "rt", encoding="utf-8", newline="") as f:
+        return list(csv.reader(f, delimiter=delimiter))
+
+
+def test_execute_runs_several_statements_and_returns_the_last_result(wh):
+    res = wh.execute(
+        "CREATE TABLE t (a INT); INSERT INTO t VALUES (1),(2); SELECT a FROM t"
+    )
+    assert [c.name for c in res.columns] == ["a"]
+    assert res.columns[0].sql_type == "integer"
+    assert res.rows == [(1,), (2,)]
+
+
+def test_execute_limit_fetches_only_that_many_rows(wh):
+    assert len(wh.execute("SELECT * FROM range(100)", limit=7).rows) == 7
+
+
+def test_failed_statement_rolls_back_the_whole_text(wh):
+    with pytest.raises(WarehouseError, match="nope"):
+        wh.execute("CREATE TABLE gone (a INT); SELECT * FROM nope")
+    assert wh.table("public", "gone") is None
+
+
+def test_ddl_and_dml_have_no_result_set(wh):
+    assert wh.execute("CREATE TABLE q (a INT)").columns == []
+    assert wh.execute("INSERT INTO q VALUES (1)").rows == []
+    assert wh.execute("INSERT INTO q VALUES (2) RETURNING a").rows == [(2,)]
+
+
+def test_empty_sql_is_a_clear_error(wh):
+    with pytest.raises(WarehouseError, match="empty"):
+        wh.execute("   ")
+
+
+def test_data_survive_reopening_the_warehouse(tmp_path):
+    ws = Warehouses(tmp_path)
+    ws.get(3).execute("CREATE TABLE keep AS SELECT 42 AS x")
+    ws.close()
+    ws2 = Warehouses(tmp_path)
+    assert ws2.get(3).execute("SELECT x FROM keep").rows == [(42,)]
+    ws2.close()
+
+
+def test_databases_are_separate_files(warehouses):
+    warehouses.get(1).execute("CREATE TABLE only_one (a INT)")
+    assert warehouses.get(2).table("public", "only_one") is None
+    assert warehouses.path(1) != warehouses.path(2)
+
+
+def test_concurrent_queries_from_threads(wh):
+    errors: list[BaseException] = []
+
+    def work() -> None:
+        try:
+            for _ in range(20):
+                assert wh.execute("SELECT count(*) FROM people").rows == [(6,)]
+        except BaseException as exc:  # pragma: no cover - reported below
+            errors.append(exc)
+
+    threads = [threading.Thread(target=work) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert errors == []
+
+
+def test_export_gzip_csv_keeps_nulls_quotes_newlines_unicode(wh, tmp_path):
+    res = wh.export_csv("SELECT * FROM people ORDER BY id", tmp_path / "out")
+    assert res.row_count == 6
+    assert [p.name for p in res.paths] == ["output.csv.gz"]
+    rows = read_gzip_csv(res.paths[0])
+    assert rows[0] == ["id", "name", "score"]
+    assert rows[2] == ["2", "", ""]
+    assert rows[4][1] == 'quote "q", comma'
+    assert rows[5][1] == "multi\nline"
+    assert rows[6][1] == "ünïcødé"
+    with gzip.open(res.paths[0]) as f:
+        raw = f.read()
+    assert b'\n3,"",2.0\n' in raw  # empty string quoted, null bare
+
+
+def test_export_settings_header_delimiter_prefix_and_no_compression(wh, tmp_path):
+    settings = CsvSettings.from_api(
+        {
+            "includeHeader": False,
+            "compression": "none",
+            "columnDelimiter": "pipe",
+            "filenamePrefix": "people",
+        }
+    )
+    res = wh.export_csv(
+        "SELECT id, name FROM people WHERE id < 3 ORDER BY id", tmp_path, settings
+    )
+    assert res.paths[0].name == "people.csv"
+    assert res.paths[0].read_text() == "1|ann\n2|\n"
+
+
+def test_export_unquoted_writes_fields_verbatim(wh, tmp_path):
+    settings = CsvSettings(compression="none", unquoted=True, include_header=False)
+    res = wh.export_csv("SELECT name FROM people WHERE id = 4", tmp_path, settings)
+    assert res.paths[0].read_text() == 'quote "q", comma\n'
+
+
+def test_export_multifile_splits_into_parts_with_headers(wh, tmp_path):
+    settings = CsvSettings(force_multifile=True, max_file_size=40)
+    res = wh.export_csv("SELECT * FROM range(50) t(n)", tmp_path, settings)
+    assert len(res.paths) > 1
+    rows = []
+    for p in res.paths:
+        part = read_gzip_csv(p)
+        assert part[0] == ["n"]
+        rows += part[1:]
+    assert [int(r[0]) for r in rows] == list(range(50))
+
+
+def test_export_of_statement_without_rows_writes_nothing(wh, tmp_path):
+    res = wh.export_csv("CREATE TABLE made (a INT)", tmp_path)
+    assert res.paths == [] and res.columns == []
+    assert wh.table("public", "made") is not None
+
+
+def test_bad_csv_settings_are_rejected():
+    with pytest.raises(WarehouseError, match="compression"):
+        CsvSettings.from_api({"compression": "zip7"})
+    with pytest.raises(WarehouseError, match="columnDelimiter"):
+        CsvSettings.from_api({"columnDelimiter": ";"})
+
+
+def test_catalogue_lists_schemas_tables_columns_and_counts(wh):
+    wh.execute(
+        "CREATE SCHEMA scratch; CREATE VIEW scratch.v AS SELECT id FROM public.people"
+    )
+    assert wh.schemas() == ["public", "scratch"]
+    tables = {(t.schema, t.name): t for t in wh.tables()}
+    people = tables[("public", "people")]
+    assert people.row_count == 6 and people.column_count == 3
+    assert [c.sql_type for c in people.columns] == [
+        "integer",
+        "character varying",
+        "double precision",
+    ]
+    assert tables[("scratch", "v")].is_view
+    assert wh.tables(schema="scratch", name="nope") == []
+
+
+CSV_TEXT = 'a,b,c\n1,"x, ""y""\nz",\n2,,""\n3,ünï,w\n'
+
+
+def test_load_csv_creates_table_with_detected_types(wh, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text(CSV_TEXT, encoding="utf-8")
+    assert wh.load_csv([src], "scratch", "fresh") == 3
+    rows = wh.execute("SELECT * FROM scratch.fresh ORDER BY a").rows
+    assert rows == [(1, 'x, "y"\nz', None), (2, None, ""), (3, "ünï", "w")]
+    assert wh.table("scratch", "fresh").columns[0].sql_type == "bigint"
+
+
+def test_load_gzip_tab_file_without_header(wh, tmp_path):
+    src = tmp_path / "in.tsv.gz"
+    with gzip.open(src, "wt", encoding="utf-8") as f:
+        f.write("1\tone\n2\ttwo\n")
+    cols = [Column("n", "INT"), Column("word", "VARCHAR(10)")]
+    loaded = wh.load_csv(
+        [src],
+        "public",
+        "words",
+        include_header=False,
+        column_delimiter="tab",
+        table_columns=cols,
+    )
+    assert loaded == 2
+    assert wh.execute("SELECT * FROM words ORDER BY n").rows == [(1, "one"), (2, "two")]
+
+
+def test_existing_table_rows_modes(wh, tmp_path):
+    src = tmp_path / "in.csv"
+    src.write_text(CSV_TEXT, encoding="utf-8")
+    wh.load_csv([src], "s", "t")
+    with pytest.raises(WarehouseError, match="already exists"):
+        wh.load_csv([src], "s", "t")
+    wh.load_csv([src], "s", "t", existing_table_rows="append")
+    assert wh.execute("SELECT count(*) FROM s.t").rows == [(6,)]
+    wh.load_csv([src], "s", "t", existing_table_rows="truncate")
+    assert wh.execute("SELECT count(*) FROM s.t").rows == [(3,)]
+    wh.load_csv([src], "s", "t", existing_table_rows="upsert", primary_keys=["a"])
+    assert wh.execute("SELECT count(*) FROM s.t").rows == [(3,)]
+    wide = tmp_path / "wide.csv"
+    wide.write_text("x,y\nhello,1\n")
+    wh.load_csv([wide], "s", "t", existing_table_rows="drop")
+    assert [c.name for c in wh.table("s", "t").columns] == ["x", "y"]
+
+
+def test_load_rejects_bad_data_and_leaves_table_untouched(wh, tmp_path):
+    src = tmp_path / "bad.csv"
+    src.write_text("a\nnot-a-number\n")
+    with pytest.raises(WarehouseError, match="import failed"):
+        wh.load_csv([src], "public", "nums", table_columns=[Column("a", "INT")])
+    assert wh.table("public", "nums") is None
+
+
+def test_load_rejects_unknown_modes(wh, tmp_path):
+    src = tmp_path / "x.csv"
+    src.write_text("a\n1\n")
+    with pytest.raises(WarehouseError, match="existingTableRows"):
+        wh.load_csv([src], "public", "x", existing_table_rows="merge")
+    with pytest.raises(WarehouseError, match="primaryKeys"):
+        wh.load_csv([src], "public", "x", existing_table_rows="upsert")
+
+
+def test_detect_csv_reports_detected_info(wh, tmp_path):
+    src = tmp_path / "d.csv.gz"
+    with gzip.open(src, "wt", encoding="utf-8") as f:
+        f.write("id|name|when\n1|ab|2024-01-02\n2|abcdef|2024-02-03\n")
+    info = wh.detect_csv(src)
+    assert info.to_api() == {
+        "includeHeader": True,
+        "columnDelimiter": "pipe",
+        "compression": "gzip",
+        "tableColumns": [
+            {"name": "id", "sqlType": "BIGINT"},
+            {"name": "name", "sqlType": "VARCHAR(6)"},
+            {"name": "when", "sqlType": "DATE"},
+        ],
+    }
+
+
+def test_round_trip_export_then_import(wh, tmp_path):
+    res = wh.export_csv("SELECT * FROM people", tmp_path / "exp")
+    wh.load_csv(res.paths, "copy", "people", compression="gzip")
+    a = wh.execute("SELECT * FROM people ORDER BY id").rows
+    b = wh.execute("SELECT * FROM copy.people ORDER BY id").rows
+    assert a == b
+
+
+def test_civis_sql_type_spelling():
+    assert civis_sql_type("DECIMAL(10, 2)") == "numeric(10,2)"
+    assert civis_sql_type("TIMESTAMP") == "timestamp without time zone"
+    assert civis_sql_type("VARCHAR") == "character varying"
+
+
+def test_closed_warehouse_refuses_work(tmp_path):
+    ws = Warehouses(tmp_path)
+    w = ws.get(1)
+    ws.close()
+    with pytest.raises(WarehouseError, match="closed"):
+        w.execute("SELECT 1")
+
+
+def test_csv_text_helper_is_consistent():
+    # guard for the fixture text used above: three data rows, one with a newline
+    assert len(list(csv.reader(io.StringIO(CSV_TEXT)))) == 4
