@@ -134,9 +134,7 @@ class APIClient:
         return f"<civis_jupyter.APIClient {self._transport.base_url}>"
 
     def __getstate__(self) -> None:
-        raise RuntimeError(
-            "An APIClient cannot be pickled; create a new one in the other process."
-        )
+        raise RuntimeError("An APIClient cannot be pickled; create a new one in the other process.")
 
     @property
     def spec(self) -> ApiSpec:

@@ -28,42 +28,83 @@ EXCLUDED_RESOURCES = frozenset({"feature_flags"})
 
 #: GET paths that answer with an array although their schema says object.
 ARRAY_RESPONSE_PATHS = frozenset(
-    """
-    credentials/types databases/{id}/users jobs/{id}/children jobs/{id}/parents
-    notebooks/{id}/git/commits reports/{id}/git/commits
-    scripts/javascript/{id}/git/commits scripts/python3/{id}/git/commits
-    scripts/r/{id}/git/commits scripts/sql/{id}/git/commits scripts/{id}/history
-    workflows/{id}/git/commits
-    """.split()
+    [
+        "credentials/types",
+        "databases/{id}/users",
+        "jobs/{id}/children",
+        "jobs/{id}/parents",
+        "notebooks/{id}/git/commits",
+        "reports/{id}/git/commits",
+        "scripts/javascript/{id}/git/commits",
+        "scripts/python3/{id}/git/commits",
+        "scripts/r/{id}/git/commits",
+        "scripts/sql/{id}/git/commits",
+        "scripts/{id}/history",
+        "workflows/{id}/git/commits",
+    ]
 )
 
 #: GET paths whose historical ``list_*`` name is kept as a deprecated alias of
 #: the correct ``get_*`` name (the official client keeps the same set).
 LEGACY_LIST_PATHS = frozenset(
-    """
-    aliases/{id}/shares
-    clusters/kubernetes/instance_configs/{instance_config_id}/historical_graphs
-    clusters/kubernetes/instance_configs/{instance_config_id}/historical_metrics
-    credentials/{id}/shares databases/{id}/advanced-settings endpoints
-    enhancements/cass-ncoa/{id}/shares enhancements/civis-data-match/{id}/shares
-    enhancements/geocode/{id}/shares enhancements/identity-resolution/{id}/shares
-    files/{id}/shares git_repos/{id}/refs groups/{id}/child_groups groups/{id}/shares
-    imports/{id}/shares jobs/{id}/shares json_values/{id}/shares
-    match_targets/{id}/shares media/optimizations/{id}/shares
-    media/ratecards/{id}/shares media/spot_orders/{id}/shares models/{id}/schedules
-    models/{id}/shares notebooks/{id}/git notebooks/{id}/shares
-    notebooks/{id}/update-links notifications
-    permission_sets/{id}/resources/{name}/shares permission_sets/{id}/shares
-    predictions/{id}/schedules projects/{id}/shares remote_hosts/{id}/shares
-    reports/{id}/git reports/{id}/shares reports/services/{id}/shares
-    reports/sql/{id}/shares scripts/containers/{id}/shares scripts/custom/{id}/shares
-    scripts/dbt/{id}/shares scripts/javascript/{id}/git scripts/javascript/{id}/shares
-    scripts/python3/{id}/git scripts/python3/{id}/shares scripts/r/{id}/git
-    scripts/r/{id}/shares scripts/sql/{id}/git scripts/sql/{id}/shares search
-    services/{id}/shares storage_hosts/{id}/shares templates/reports/{id}/shares
-    templates/scripts/{id}/shares usage/llm/organization/{org_id}/summary users/me
-    workflows/{id}/git workflows/{id}/shares
-    """.split()
+    [
+        "aliases/{id}/shares",
+        "clusters/kubernetes/instance_configs/{instance_config_id}/historical_graphs",
+        "clusters/kubernetes/instance_configs/{instance_config_id}/historical_metrics",
+        "credentials/{id}/shares",
+        "databases/{id}/advanced-settings",
+        "endpoints",
+        "enhancements/cass-ncoa/{id}/shares",
+        "enhancements/civis-data-match/{id}/shares",
+        "enhancements/geocode/{id}/shares",
+        "enhancements/identity-resolution/{id}/shares",
+        "files/{id}/shares",
+        "git_repos/{id}/refs",
+        "groups/{id}/child_groups",
+        "groups/{id}/shares",
+        "imports/{id}/shares",
+        "jobs/{id}/shares",
+        "json_values/{id}/shares",
+        "match_targets/{id}/shares",
+        "media/optimizations/{id}/shares",
+        "media/ratecards/{id}/shares",
+        "media/spot_orders/{id}/shares",
+        "models/{id}/schedules",
+        "models/{id}/shares",
+        "notebooks/{id}/git",
+        "notebooks/{id}/shares",
+        "notebooks/{id}/update-links",
+        "notifications",
+        "permission_sets/{id}/resources/{name}/shares",
+        "permission_sets/{id}/shares",
+        "predictions/{id}/schedules",
+        "projects/{id}/shares",
+        "remote_hosts/{id}/shares",
+        "reports/{id}/git",
+        "reports/{id}/shares",
+        "reports/services/{id}/shares",
+        "reports/sql/{id}/shares",
+        "scripts/containers/{id}/shares",
+        "scripts/custom/{id}/shares",
+        "scripts/dbt/{id}/shares",
+        "scripts/javascript/{id}/git",
+        "scripts/javascript/{id}/shares",
+        "scripts/python3/{id}/git",
+        "scripts/python3/{id}/shares",
+        "scripts/r/{id}/git",
+        "scripts/r/{id}/shares",
+        "scripts/sql/{id}/git",
+        "scripts/sql/{id}/shares",
+        "search",
+        "services/{id}/shares",
+        "storage_hosts/{id}/shares",
+        "templates/reports/{id}/shares",
+        "templates/scripts/{id}/shares",
+        "usage/llm/organization/{org_id}/summary",
+        "users/me",
+        "workflows/{id}/git",
+        "workflows/{id}/shares",
+    ]
 )
 
 
@@ -170,5 +211,7 @@ def split_schema_tablename(table: str) -> tuple[str | None, str]:
     if len(parts) == 1:
         return None, parts[0]
     if len(parts) != 2:
-        raise ValueError(f"Cannot parse schema and table. Does {table!r} follow the pattern 'schema.table'?")
+        raise ValueError(
+            f"Cannot parse schema and table. Does {table!r} follow the pattern 'schema.table'?"
+        )
     return parts[0], parts[1]

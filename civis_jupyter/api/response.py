@@ -44,8 +44,7 @@ def _snake(key: str) -> str:
 
 def _immutable(*_: Any) -> None:
     raise CivisImmutableResponseError(
-        "Response objects are read-only. Use response.json() to get a dict you "
-        "can modify."
+        "Response objects are read-only. Use response.json() to get a dict you can modify."
     )
 
 
@@ -78,7 +77,7 @@ class Response:
         ``X-RateLimit-Limit``.
     """
 
-    __slots__ = ("_keys", "_snake_case", "_values", "_json_value", "headers", "json_data")
+    __slots__ = ("_json_value", "_keys", "_snake_case", "_values", "headers", "json_data")
 
     def __init__(
         self,
@@ -92,9 +91,11 @@ class Response:
         set_(self, "json_data", json_data)
         set_(self, "headers", headers)
         set_(self, "_snake_case", snake_case)
-        set_(self, "_json_value", bool(
-            from_json_values or (json_data or {}).get("objectType") == "JSONValue"
-        ))
+        set_(
+            self,
+            "_json_value",
+            bool(from_json_values or (json_data or {}).get("objectType") == "JSONValue"),
+        )
         set_(self, "_keys", None)
         set_(self, "_values", {})
 
@@ -103,10 +104,7 @@ class Response:
         keys = self._keys
         if keys is None:
             data = self.json_data or {}
-            if self._snake_case:
-                keys = {_snake(k): k for k in data}
-            else:
-                keys = {k: k for k in data}
+            keys = {_snake(k): k for k in data} if self._snake_case else {k: k for k in data}
             object.__setattr__(self, "_keys", keys)
         return keys
 
@@ -228,8 +226,12 @@ class Response:
         p.text("Response(...)" if cycle else "Response(" + pprint.pformat(self.json()) + ")")
 
     def __getstate__(self) -> dict[str, Any]:
-        return {"json_data": self.json_data, "headers": dict(self.headers or {}),
-                "snake_case": self._snake_case, "json_value": self._json_value}
+        return {
+            "json_data": self.json_data,
+            "headers": dict(self.headers or {}),
+            "snake_case": self._snake_case,
+            "json_value": self._json_value,
+        }
 
     def __setstate__(self, state: dict[str, Any]) -> None:
         Response.__init__(
@@ -320,8 +322,10 @@ def convert_response_data_type(
     data = response.json()
     if isinstance(data, list):
         return ListResponse(
-            [Response(d, from_json_values=from_json_values) if isinstance(d, dict) else d
-             for d in data],
+            [
+                Response(d, from_json_values=from_json_values) if isinstance(d, dict) else d
+                for d in data
+            ],
             headers=headers,
         )
     if isinstance(data, dict):
@@ -398,8 +402,9 @@ class PaginatedResponse:
         return [r.json(snake_case) if isinstance(r, Response) else r for r in self]
 
 
-def find(object_list: Iterable[Any], filter_func: Callable[[Any], Any] | None = None,
-         **kwargs: Any) -> list[Any]:
+def find(
+    object_list: Iterable[Any], filter_func: Callable[[Any], Any] | None = None, **kwargs: Any
+) -> list[Any]:
     """Keep the objects that match a function or attribute filters.
 
     Parameters
@@ -438,8 +443,9 @@ def find(object_list: Iterable[Any], filter_func: Callable[[Any], Any] | None = 
     return [o for o in object_list if filter_func(o)]
 
 
-def find_one(object_list: Iterable[Any], filter_func: Callable[[Any], Any] | None = None,
-             **kwargs: Any) -> Any:
+def find_one(
+    object_list: Iterable[Any], filter_func: Callable[[Any], Any] | None = None, **kwargs: Any
+) -> Any:
     """Return the first object :func:`find` would keep, or ``None``.
 
     Parameters

@@ -163,9 +163,7 @@ class Operation:
         """Whether the operation is a GET taking both ``limit`` and ``page_num``."""
         if self.verb != "get":
             return False
-        names = {
-            p.get("name") for p in self.raw.get("parameters") or () if p.get("in") == "query"
-        }
+        names = {p.get("name") for p in self.raw.get("parameters") or () if p.get("in") == "query"}
         return "limit" in names and "page_num" in names
 
     @property
@@ -447,9 +445,7 @@ def get_api_spec(
         When the platform refuses the key (401/403).
     """
     if api_version not in API_VERSIONS:
-        raise ValueError(
-            f"api_version must be one of {sorted(API_VERSIONS)}, not {api_version!r}"
-        )
+        raise ValueError(f"api_version must be one of {sorted(API_VERSIONS)}, not {api_version!r}")
     from .errors import CivisAPIError, CivisAPIKeyError
 
     endpoint = base_url()

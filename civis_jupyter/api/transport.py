@@ -80,7 +80,7 @@ def default_retrying() -> tenacity.Retrying:
     return tenacity.Retrying(
         wait=tenacity.wait_random_exponential(multiplier=2, max=60),
         stop=tenacity.stop_after_delay(600) | tenacity.stop_after_attempt(10),
-        retry_error_callback=lambda state: state.outcome.result(),
+        retry_error_callback=_last_outcome,
     )
 
 
@@ -121,6 +121,12 @@ def _retryable(verb: str) -> tenacity.retry_base:
             (requests.ConnectionError, requests.Timeout)
         )
     return by_status
+
+
+def _last_outcome(state: tenacity.RetryCallState) -> Any:
+    # After the last attempt, hand back the last response (raised as a
+    # CivisAPIError by the caller) or re-raise the last exception.
+    return state.outcome.result()
 
 
 class _HonourRetryAfter(tenacity.wait.wait_base):
@@ -164,8 +170,9 @@ class Transport:
         self._headers = default_headers(user_agent)
         policy = retries if retries is not None else default_retrying()
         wait = _HonourRetryAfter(policy.wait)
+        give_last = policy.retry_error_callback or _last_outcome
         self._policies = {
-            verb: policy.copy(retry=_retryable(verb), wait=wait)
+            verb: policy.copy(retry=_retryable(verb), wait=wait, retry_error_callback=give_last)
             for verb in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "POST", "PATCH")
         }
         self._local = threading.local()
