@@ -1,0 +1,280 @@
+"""The run state machine with real threads and real subprocesses."""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from pathlib import Path
+from types import SimpleNamespace
+
+import pytest
+
+from civis_jupyter.platform.runner import (
+    NO_EXEC_ERROR,
+    AlreadyRunning,
+    RunCancelled,
+    Runner,
+    command_executor,
+)
+
+TIMEOUT = 30
+
+
+class FakePlatform(SimpleNamespace):
+    """Just what the runner reads from a platform, plus key bookkeeping."""
+
+    def mint_run_key(self, user_id, run_id):
+        key = f"run-key-{run_id}"
+        self.keys.add(key)
+        return key
+
+    def revoke_run_key(self, key):
+        self.keys.discard(key)
+
+
+@pytest.fixture
+def platform(tmp_path: Path) -> FakePlatform:
+    return FakePlatform(data_dir=tmp_path, execute=True, endpoint="http://127.0.0.1:9/", keys=set())
+
+
+@pytest.fixture
+def runner(platform):
+    r = Runner(platform)
+    yield r
+    r.shutdown()
+
+
+def wait_for(predicate, timeout: float = TIMEOUT, what: str = "condition"):
+    """Poll a state until it holds (the runs live in other threads/processes)."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        value = predicate()
+        if value:
+            return value
+        time.sleep(0.02)
+    raise AssertionError(f"timed out waiting for {what}")
+
+
+def messages(runner: Runner, run_id: int) -> list[str]:
+    return [line["message"] for line in runner.logs(run_id, last_id=0)[0]]
+
+
+def test_python_executor_success_goes_queued_running_succeeded(runner):
+    started = threading.Event()
+    release = threading.Event()
+
+    def work(ctx):
+        started.set()
+        ctx.log("working")
+        ctx.add_output("JSONValue", 5, name="answer", value={"x": 1})
+        release.wait(TIMEOUT)
+
+    run = runner.start(1, "sql", work, user_id=3)
+    assert run["state"] == "queued" and run["startedAt"] is None
+    assert started.wait(TIMEOUT)
+    assert runner.get(run["id"])["state"] == "running"
+    release.set()
+    done = runner.wait(run["id"], TIMEOUT)
+    assert done["state"] == "succeeded"
+    assert done["startedAt"] and done["finishedAt"] and done["error"] is None
+    assert messages(runner, run["id"]) == ["working"]
+    [out] = runner.outputs(run["id"])
+    assert out["objectType"] == "JSONValue" and out["value"] == {"x": 1}
+
+
+def test_executor_exception_fails_the_run_with_its_message(runner):
+    def work(ctx):
+        raise ValueError("table scratch.x already exists")
+
+    run = runner.wait(runner.start(2, "imports", work)["id"], TIMEOUT)
+    assert run["state"] == "failed"
+    assert run["error"] == "table scratch.x already exists"
+
+
+def test_bug_in_executor_logs_its_traceback(runner):
+    def work(ctx):
+        return {}["missing"]
+
+    run = runner.wait(runner.start(2, "imports", work)["id"], TIMEOUT)
+    assert run["state"] == "failed"
+    assert any("Traceback" in m for m in messages(runner, run["id"]))
+
+
+def test_second_run_of_a_live_job_is_refused(runner):
+    release = threading.Event()
+    run = runner.start(7, "sql", lambda ctx: release.wait(TIMEOUT))
+    with pytest.raises(AlreadyRunning) as info:
+        runner.start(7, "sql", lambda ctx: None)
+    assert info.value.run_id == run["id"]
+    release.set()
+    runner.wait(run["id"], TIMEOUT)
+    assert runner.wait(runner.start(7, "sql", lambda ctx: None)["id"])["state"] == ("succeeded")
+    assert [r["id"] for r in runner.runs(7)][1] == run["id"]
+
+
+def test_cancel_of_python_executor_marks_cancelled(runner):
+    started = threading.Event()
+
+    def work(ctx):
+        started.set()
+        ctx.cancelled.wait(TIMEOUT)
+        ctx.check()
+
+    run = runner.start(3, "sql", work)
+    assert started.wait(TIMEOUT)
+    cancelled = runner.cancel(run["id"])
+    assert cancelled["state"] == "cancelled" and cancelled["isCancelRequested"]
+    assert runner.wait(run["id"], TIMEOUT)["state"] == "cancelled"
+
+
+def test_cancelling_a_finished_run_changes_nothing(runner):
+    run = runner.wait(runner.start(3, "sql", lambda ctx: None)["id"], TIMEOUT)
+    assert runner.cancel(run["id"])["state"] == "succeeded"
+    with pytest.raises(KeyError):
+        runner.cancel(999)
+
+
+def test_run_cancelled_exception_means_cancelled(runner):
+    def work(ctx):
+        raise RunCancelled()
+
+    assert runner.wait(runner.start(4, "sql", work)["id"])["state"] == "cancelled"
+
+
+def test_command_streams_logs_while_running(runner, tmp_path):
+    gate = tmp_path / "gate"
+    cmd = (
+        "echo first line; echo 'to stderr' >&2; "
+        f"while [ ! -f {gate} ]; do sleep 0.02; done; echo last line"
+    )
+    run = runner.start(10, "containers", command_executor(cmd))
+    wait_for(
+        lambda: {"first line", "to stderr"} <= set(messages(runner, run["id"])),
+        what="the first lines while the process runs",
+    )
+    assert runner.get(run["id"])["state"] == "running"
+    lines, max_id = runner.logs(run["id"], last_id=0)
+    levels = {line["message"]: line["level"] for line in lines}
+    assert levels == {"first line": "info", "to stderr": "error"}
+    assert max_id == max(line["id"] for line in lines)
+    gate.touch()
+    assert runner.wait(run["id"], TIMEOUT)["state"] == "succeeded"
+    assert messages(runner, run["id"])[-1] == "last line"
+
+
+def test_command_environment_shim_and_working_directory(runner, platform):
+    cmd = (
+        'echo "job=$CIVIS_JOB_ID run=$CIVIS_RUN_ID endpoint=$CIVIS_API_ENDPOINT"; '
+        'echo "key=$CIVIS_API_KEY"; pwd; command -v civis; cat "$(command -v civis)"'
+    )
+    run = runner.wait(runner.start(11, "containers", command_executor(cmd))["id"])
+    assert run["state"] == "succeeded", run
+    out = messages(runner, run["id"])
+    rid = run["id"]
+    assert out[0] == f"job=11 run={rid} endpoint=http://127.0.0.1:9/"
+    assert out[1] == f"key=run-key-{rid}"
+    assert out[2].endswith(f"runs/{rid}/work")
+    assert out[3].endswith(f"runs/{rid}/bin/civis")
+    assert any("-m civis_jupyter.cli" in line for line in out[4:])
+    assert platform.keys == set()  # the run's key is revoked when it ends
+
+
+def test_extra_env_reaches_the_command(runner):
+    ex = command_executor('echo "$GREETING"', env={"GREETING": "hi there"})
+    run = runner.wait(runner.start(12, "custom", ex)["id"], TIMEOUT)
+    assert messages(runner, run["id"]) == ["hi there"]
+
+
+def test_failing_command_fails_with_status_and_last_error_line(runner):
+    run = runner.start(13, "containers", command_executor("echo boom >&2; exit 3"))
+    run = runner.wait(run["id"], TIMEOUT)
+    assert run["state"] == "failed"
+    assert run["error"] == "the process exited with status 3: boom"
+
+
+def test_cancel_kills_the_whole_process_group(runner, tmp_path):
+    pidfile = tmp_path / "child.pid"
+    cmd = f"sleep 300 & echo $! > {pidfile}; echo started; wait"
+    run = runner.start(14, "containers", command_executor(cmd))
+    wait_for(lambda: "started" in messages(runner, run["id"]), what="start")
+    child = int(pidfile.read_text())
+    assert runner.cancel(run["id"])["state"] == "cancelled"
+    assert runner.wait(run["id"], TIMEOUT)["state"] == "cancelled"
+
+    def child_gone() -> bool:
+        try:
+            os.kill(child, 0)
+        except ProcessLookupError:
+            return True
+        # a zombie still answers kill(0); it is dead once reaped
+        with open(f"/proc/{child}/stat") as f:
+            return f.read().split()[2] == "Z"
+
+    wait_for(child_gone, what="the child process to die")
+
+
+def test_no_exec_platform_fails_command_runs_with_clear_error(platform, tmp_path):
+    platform.execute = False
+    runner = Runner(platform)
+    try:
+        run = runner.wait(runner.start(15, "containers", command_executor("true"))["id"])
+        assert run["state"] == "failed"
+        assert run["error"] == NO_EXEC_ERROR
+        assert not (tmp_path / "runs" / str(run["id"]) / "work").exists()
+    finally:
+        runner.shutdown()
+
+
+def test_logs_paging_by_last_id_and_newest_first_without_it(runner):
+    run = runner.wait(runner.start(16, "sql", lambda ctx: None)["id"])
+    ids = runner.append_logs(run["id"], [(f"line {i}", "info") for i in range(5)])
+    page, max_id = runner.logs(run["id"], last_id=ids[1], limit=2)
+    assert [p["message"] for p in page] == ["line 2", "line 3"]
+    assert max_id == ids[-1]
+    newest, _ = runner.logs(run["id"], limit=2)
+    assert [p["message"] for p in newest] == ["line 4", "line 3"]
+    assert runner.logs(run["id"], last_id=ids[-1]) == ([], ids[-1])
+    assert runner.logs(12345) == ([], None)
+
+
+def test_runs_survive_restart_and_interrupted_runs_come_back_failed(platform):
+    first = Runner(platform)
+    done = first.wait(first.start(20, "sql", lambda ctx: None)["id"])
+    release = threading.Event()
+    live = first.start(21, "sql", lambda ctx: release.wait(TIMEOUT))
+    wait_for(lambda: first.get(live["id"])["state"] == "running", what="running")
+    # a second process opens the same data directory while the first is "gone"
+    second = Runner(platform)
+    assert second.recover() == 1
+    again = second.get(live["id"])
+    assert again["state"] == "failed" and again["error"] == "platform restarted"
+    assert second.get(done["id"])["state"] == "succeeded"
+    release.set()
+    first.wait(live["id"])
+    assert second.get(live["id"])["state"] == "failed"  # never resurrected
+    first.shutdown()
+    second.shutdown()
+
+
+def test_shutdown_kills_live_command_runs(platform, tmp_path):
+    runner = Runner(platform)
+    run = runner.start(30, "containers", command_executor("echo up; sleep 300"))
+    wait_for(lambda: "up" in messages(runner, run["id"]), what="start")
+    runner.shutdown()
+    reopened = Runner(platform)
+    try:
+        final = reopened.get(run["id"])
+        assert final["state"] == "failed" and final["error"] == "platform shut down"
+    finally:
+        reopened.shutdown()
+
+
+def test_last_runs_and_detail(runner):
+    a = runner.wait(runner.start(40, "sql", lambda ctx: ctx.update(output=[1]))["id"])
+    b = runner.wait(runner.start(41, "sql", lambda ctx: None)["id"])
+    last = runner.last_runs([40, 41, 42])
+    assert set(last) == {40, 41}
+    assert last[40]["output"] == [1] and last[41]["id"] == b["id"]
+    assert runner.last_run(40)["id"] == a["id"]
+    assert runner.last_run(42) is None
