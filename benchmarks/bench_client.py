@@ -83,7 +83,7 @@ def _slow_server() -> tuple[ThreadingHTTPServer, str]:
         def log_message(self, *args: object) -> None:
             pass
 
-        def do_GET(self) -> None:  # noqa: N802
+        def do_GET(self) -> None:
             body = spec_bytes if self.path.startswith("/endpoints") else b'{"id": 1}'
             if not self.path.startswith("/endpoints"):
                 time.sleep(0.05)  # the simulated server's own latency
