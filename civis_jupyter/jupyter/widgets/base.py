@@ -1,0 +1,122 @@
+"""Shared pieces of the widgets: static fallbacks, HTML helpers, thread hand-off."""
+
+from __future__ import annotations
+
+import html
+import threading
+from collections.abc import Callable
+from typing import Any
+
+__all__ = ["StaticFallback", "badge", "escape", "fmt_seconds", "in_kernel_context"]
+
+STATE_COLOURS = {
+    "queued": "#6c757d",
+    "running": "#0d6efd",
+    "succeeded": "#198754",
+    "success": "#198754",
+    "failed": "#dc3545",
+    "cancelled": "#fd7e14",
+}
+
+
+def escape(value: Any) -> str:
+    """HTML-escape any value's text."""
+    return html.escape("" if value is None else str(value))
+
+
+def badge(state: str | None) -> str:
+    """A coloured pill showing a run state.
+
+    Parameters
+    ----------
+    state : str or None
+
+    Returns
+    -------
+    str
+        HTML.
+    """
+    text = state or "unknown"
+    colour = STATE_COLOURS.get(text, "#6c757d")
+    return (
+        f'<span class="civis-state civis-state-{escape(text)}" style="background:{colour};'
+        'color:white;border-radius:8px;padding:1px 8px;font-size:90%">'
+        f"{escape(text)}</span>"
+    )
+
+
+def fmt_seconds(seconds: float | None) -> str:
+    """Format a duration like ``1m 05s``."""
+    if seconds is None:
+        return "-"
+    seconds = max(0, round(seconds))
+    hours, rest = divmod(seconds, 3600)
+    minutes, secs = divmod(rest, 60)
+    if hours:
+        return f"{hours}h {minutes:02d}m {secs:02d}s"
+    if minutes:
+        return f"{minutes}m {secs:02d}s"
+    return f"{secs}s"
+
+
+class StaticFallback:
+    """Mixin: add ``text/html`` and ``text/plain`` to a widget's mime bundle.
+
+    Saved notebooks then render the widget's last look anywhere, even where
+    no widget manager is installed. Subclasses implement ``static_html`` and
+    ``static_text``.
+    """
+
+    def static_html(self) -> str:  # pragma: no cover - abstract
+        """HTML rendering of the widget's current state."""
+        raise NotImplementedError
+
+    def static_text(self) -> str:  # pragma: no cover - abstract
+        """Plain-text rendering of the widget's current state."""
+        raise NotImplementedError
+
+    def _repr_mimebundle_(self, **kwargs: Any) -> dict[str, Any]:
+        bundle = super()._repr_mimebundle_(**kwargs) or {}  # type: ignore[misc]
+        if isinstance(bundle, tuple):
+            bundle = bundle[0]
+        bundle = dict(bundle)
+        bundle["text/html"] = self.static_html()
+        bundle["text/plain"] = self.static_text()
+        return bundle
+
+
+def in_kernel_context() -> Callable[[Callable[..., Any]], Callable[..., Any]]:
+    """Wrap callbacks run on other threads so their output reaches the right cell.
+
+    ipykernel 7 routes output by the parent message of the thread that sends
+    it. The parent is captured here, on the main thread, and set again in the
+    worker thread before the callback runs.
+
+    Returns
+    -------
+    callable
+        A decorator for callbacks.
+    """
+    kernel = None
+    parent: dict[str, Any] = {}
+    ident = b""
+    try:
+        from IPython import get_ipython
+
+        kernel = getattr(get_ipython(), "kernel", None)
+        if kernel is not None:
+            parent = kernel.get_parent() or {}
+            ident = kernel._parent_ident["shell"]
+    except Exception:  # not in a kernel (plain IPython): nothing to route
+        kernel = None
+    main = threading.main_thread()
+
+    def wrap(fn: Callable[..., Any]) -> Callable[..., Any]:
+        def run(*args: Any, **kwargs: Any) -> Any:
+            if kernel is not None and parent and threading.current_thread() is not main:
+                kernel.set_parent(ident, parent)
+            return fn(*args, **kwargs)
+
+        return run
+
+    return wrap
