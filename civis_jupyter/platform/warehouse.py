@@ -16,7 +16,7 @@ from __future__ import annotations
 import csv
 import gzip
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -230,9 +230,7 @@ class CsvDetection:
             "includeHeader": self.include_header,
             "columnDelimiter": self.column_delimiter,
             "compression": self.compression,
-            "tableColumns": [
-                {"name": c.name, "sqlType": c.sql_type} for c in self.table_columns
-            ],
+            "tableColumns": [{"name": c.name, "sqlType": c.sql_type} for c in self.table_columns],
         }
 
 
@@ -382,7 +380,12 @@ class Warehouse:
             raise WarehouseError("the SQL text holds no statement")
         return statements
 
-    def execute(self, sql: str, limit: int | None = None) -> QueryResult:
+    def execute(
+        self,
+        sql: str,
+        limit: int | None = None,
+        on_cursor: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+    ) -> QueryResult:
         """Run one or more SQL statements; return the last statement's result.
 
         Parameters
@@ -391,6 +394,9 @@ class Warehouse:
             SQL text, possibly several ``;``-separated statements.
         limit : int, optional
             Fetch at most this many rows of the result.
+        on_cursor : callable, optional
+            Called with the cursor before the SQL runs (e.g. to keep its
+            ``interrupt`` for cancelling).
 
         Returns
         -------
@@ -404,6 +410,8 @@ class Warehouse:
         """
         statements = self._statements(sql)
         with self.cursor() as cur, _transaction(cur, statements):
+            if on_cursor is not None:
+                on_cursor(cur)
             for st in statements[:-1]:
                 cur.execute(st)
             cur.execute(statements[-1])
@@ -417,7 +425,11 @@ class Warehouse:
         return QueryResult(columns=columns, rows=rows)
 
     def export_csv(
-        self, sql: str, directory: Path, settings: CsvSettings | None = None
+        self,
+        sql: str,
+        directory: Path,
+        settings: CsvSettings | None = None,
+        on_cursor: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
     ) -> ExportResult:
         """Run SQL and write the last statement's result as CSV file(s).
 
@@ -433,6 +445,8 @@ class Warehouse:
             Where to write (created if needed).
         settings : CsvSettings, optional
             Header, delimiter, compression, quoting, naming.
+        on_cursor : callable, optional
+            Called with the cursor before the SQL runs.
 
         Returns
         -------
@@ -446,6 +460,8 @@ class Warehouse:
         last = statements[-1]
         prefix = settings.filename_prefix or "output"
         with self.cursor() as cur, _transaction(cur, statements):
+            if on_cursor is not None:
+                on_cursor(cur)
             for st in statements[:-1]:
                 cur.execute(st)
             if last.type != duckdb.StatementType.SELECT:
@@ -457,14 +473,10 @@ class Warehouse:
                 # cannot be wrapped in COPY; its rows are written here.
                 target = directory / f"{prefix}{settings.extension}"
                 row_count = _write_rows_csv(cur, target, settings)
-                return ExportResult(
-                    columns=columns, paths=[target], row_count=row_count
-                )
+                return ExportResult(columns=columns, paths=[target], row_count=row_count)
             else:
                 query = _strip_semicolon(last.query)
-            columns = _columns(
-                cur.execute(f"SELECT * FROM ({query}) LIMIT 0").description
-            )
+            columns = _columns(cur.execute(f"SELECT * FROM ({query}) LIMIT 0").description)
             options = [
                 "FORMAT csv",
                 f"HEADER {'true' if settings.include_header else 'false'}",
@@ -475,8 +487,7 @@ class Warehouse:
                 options.append("QUOTE ''")
             target = directory / f"{prefix}{settings.extension}"
             cur.execute(
-                f"COPY ({query}) TO {_literal(_ensure_ascii_path(target))} "
-                f"({', '.join(options)})"
+                f"COPY ({query}) TO {_literal(_ensure_ascii_path(target))} ({', '.join(options)})"
             )
             row_count = int(cur.fetchone()[0])
         paths = [target]
@@ -507,14 +518,10 @@ class Warehouse:
                 "ORDER BY s.schema_name"
             ).fetchall()
         return [
-            name
-            for name, n in rows
-            if name not in _HIDDEN_SCHEMAS and (name != "main" or n > 0)
+            name for name, n in rows if name not in _HIDDEN_SCHEMAS and (name != "main" or n > 0)
         ]
 
-    def tables(
-        self, schema: str | None = None, name: str | None = None
-    ) -> list[TableInfo]:
+    def tables(self, schema: str | None = None, name: str | None = None) -> list[TableInfo]:
         """Tables and views with their columns and row counts.
 
         Parameters
@@ -563,13 +570,10 @@ class Warehouse:
                 if not is_view:
                     count = int(
                         cur.execute(
-                            f"SELECT count(*) FROM {quote_identifier(s)}."
-                            f"{quote_identifier(t)}"
+                            f"SELECT count(*) FROM {quote_identifier(s)}.{quote_identifier(t)}"
                         ).fetchone()[0]
                     )
-                out.append(
-                    TableInfo(s, t, bool(is_view), count, by_table.get((s, t), []))
-                )
+                out.append(TableInfo(s, t, bool(is_view), count, by_table.get((s, t), [])))
         return out
 
     def table(self, schema: str, name: str) -> TableInfo | None:
@@ -623,25 +627,18 @@ class Warehouse:
         if column_delimiter is not None:
             if column_delimiter not in DELIMITERS:
                 raise WarehouseError(
-                    "columnDelimiter must be comma, tab or pipe, "
-                    f"not {column_delimiter!r}"
+                    f"columnDelimiter must be comma, tab or pipe, not {column_delimiter!r}"
                 )
             args.append(f"delim={_literal(DELIMITERS[column_delimiter])}")
         with self.cursor() as cur:
             try:
                 row = cur.execute(
-                    "SELECT Delimiter, HasHeader, Columns FROM sniff_csv("
-                    + ", ".join(args)
-                    + ")"
+                    "SELECT Delimiter, HasHeader, Columns FROM sniff_csv(" + ", ".join(args) + ")"
                 ).fetchone()
                 delim, has_header, columns = row
-                lengths = self._varchar_lengths(
-                    cur, path, compression, delim, has_header, columns
-                )
+                lengths = self._varchar_lengths(cur, path, compression, delim, has_header, columns)
             except duckdb.Error as exc:
-                raise WarehouseError(
-                    f"cannot read the CSV file: {_message(exc)}"
-                ) from None
+                raise WarehouseError(f"cannot read the CSV file: {_message(exc)}") from None
         table_columns = [
             Column(c["name"], _import_sql_type(c["type"], lengths.get(i)))
             for i, c in enumerate(columns)
@@ -665,9 +662,7 @@ class Warehouse:
         varchar = [i for i, c in enumerate(columns) if c["type"].upper() == "VARCHAR"]
         if not varchar:
             return {}
-        spec = ", ".join(
-            f"{_literal(c['name'])}: {_literal(c['type'])}" for c in columns
-        )
+        spec = ", ".join(f"{_literal(c['name'])}: {_literal(c['type'])}" for c in columns)
         source = (
             f"read_csv({_literal(_ensure_ascii_path(path))}, "
             f"compression={_literal(compression)}, delim={_literal(delim)}, "
@@ -675,8 +670,7 @@ class Warehouse:
             f"columns={{{spec}}}, auto_detect=false)"
         )
         exprs = ", ".join(
-            f"max(octet_length(encode({quote_identifier(columns[i]['name'])})))"
-            for i in varchar
+            f"max(octet_length(encode({quote_identifier(columns[i]['name'])})))" for i in varchar
         )
         row = cur.execute(f"SELECT {exprs} FROM {source}").fetchone()
         return {i: int(v or 1) for i, v in zip(varchar, row)}
@@ -765,15 +759,12 @@ class Warehouse:
                 if existing is None:
                     columns = (
                         list(table_columns or [])
-                        or self.detect_csv(
-                            paths[0], include_header, column_delimiter
-                        ).table_columns
+                        or self.detect_csv(paths[0], include_header, column_delimiter).table_columns
                     )
                     if not columns:
                         raise WarehouseError("no columns found in the CSV file")
                     defs = ", ".join(
-                        f"{quote_identifier(c.name)} {_ddl_type(c.sql_type)}"
-                        for c in columns
+                        f"{quote_identifier(c.name)} {_ddl_type(c.sql_type)}" for c in columns
                     )
                     cur.execute(f"CREATE TABLE {target} ({defs})")
                     existing = self._table_columns(cur, schema, table) or []
@@ -789,13 +780,11 @@ class Warehouse:
                     )
                     if existing_table_rows == "upsert":
                         keys = " AND ".join(
-                            f"{target}.{quote_identifier(k)} = "
-                            f"src.{quote_identifier(k)}"
+                            f"{target}.{quote_identifier(k)} = src.{quote_identifier(k)}"
                             for k in primary_keys or []
                         )
                         cur.execute(
-                            "CREATE OR REPLACE TEMP TABLE __civis_load AS "
-                            f"SELECT * FROM {source}"
+                            f"CREATE OR REPLACE TEMP TABLE __civis_load AS SELECT * FROM {source}"
                         )
                         cur.execute(
                             f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM "
@@ -878,9 +867,10 @@ _ROW_STATEMENTS = frozenset(
 def _result_columns(statement: Any, description: Any) -> list[Column]:
     """Columns of a statement's result; none for DDL/DML status results."""
     columns = _columns(description)
-    if statement.type not in _ROW_STATEMENTS and [
-        (c.name, c.sql_type) for c in columns
-    ] in ([("Count", "bigint")], [("Success", "boolean")]):
+    if statement.type not in _ROW_STATEMENTS and [(c.name, c.sql_type) for c in columns] in (
+        [("Count", "bigint")],
+        [("Success", "boolean")],
+    ):
         return []
     return columns
 
@@ -890,9 +880,7 @@ def _strip_semicolon(sql: str) -> str:
 
 
 @contextmanager
-def _transaction(
-    cur: duckdb.DuckDBPyConnection, statements: list[Any]
-) -> Iterator[None]:
+def _transaction(cur: duckdb.DuckDBPyConnection, statements: list[Any]) -> Iterator[None]:
     """Run a block in one transaction (unless the SQL manages its own).
 
     DuckDB errors become :class:`WarehouseError` after a rollback.
@@ -923,9 +911,7 @@ def _message(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _write_rows_csv(
-    cur: duckdb.DuckDBPyConnection, target: Path, settings: CsvSettings
-) -> int:
+def _write_rows_csv(cur: duckdb.DuckDBPyConnection, target: Path, settings: CsvSettings) -> int:
     """Write the cursor's pending result as CSV (for results COPY cannot take)."""
     opener = gzip.open if settings.compression == "gzip" else open
     quoting = csv.QUOTE_NONE if settings.unquoted else csv.QUOTE_MINIMAL
@@ -969,9 +955,7 @@ def _split_csv(path: Path, settings: CsvSettings) -> list[Path]:
             if out is None or (size > 0 and size + len(row) > limit):
                 if out is not None:
                     out.close()
-                part = path.with_name(
-                    f"{stem}_part{len(parts):04d}{settings.extension}"
-                )
+                part = path.with_name(f"{stem}_part{len(parts):04d}{settings.extension}")
                 parts.append(part)
                 out = opener(part, "wb")
                 out.write(header)

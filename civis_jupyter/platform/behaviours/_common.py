@@ -1,0 +1,229 @@
+"""Helpers shared by the hand-written behaviours: shaping, paging, runs, URLs.
+
+Everything that touches the platform's object store goes through the small
+functions here, so the behaviour modules stay about behaviour.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
+from typing import Any
+
+from ..api import ApiError, Reply, Request
+from ..runner import ACTIVE_STATES, Executor
+
+__all__ = [
+    "JOB_KINDS",
+    "JobKind",
+    "base_url",
+    "body_get",
+    "download_url",
+    "int_param",
+    "paginate",
+    "run_summary",
+    "shape",
+]
+
+#: Seconds a signed download URL stays valid unless the client asks otherwise.
+LINK_TTL = 3600.0
+
+
+def shape(req: Request, obj: Any, schema: Mapping[str, Any] | None = None) -> Any:
+    """Shape an object onto the operation's response schema.
+
+    Every property of the schema is present (missing ones are ``None``);
+    keys the schema does not know are dropped; arrays are shaped item by item;
+    free-form objects (``arguments``, ``value``) pass through unchanged.
+
+    Parameters
+    ----------
+    req : Request
+        The request (its operation gives the schema and the spec).
+    obj : Any
+        The stored object, a list of them, or a scalar.
+    schema : mapping, optional
+        Shape onto this schema instead of the operation's response schema.
+
+    Returns
+    -------
+    Any
+        JSON-ready data.
+    """
+    spec = req.operation.spec
+    schema = req.operation.response_schema if schema is None else schema
+    return _shape(spec, schema, obj)
+
+
+def _shape(spec: Any, schema: Mapping[str, Any] | None, obj: Any) -> Any:
+    if schema is None or obj is None:
+        return obj
+    schema = spec.resolve(schema)
+    kind = schema.get("type")
+    if kind == "array" or "items" in schema:
+        if not isinstance(obj, (list, tuple)):
+            return obj
+        return [_shape(spec, schema.get("items"), item) for item in obj]
+    props = spec.properties(schema)
+    if not props or not isinstance(obj, Mapping):
+        return obj
+    return {key: _shape(spec, prop, obj.get(key)) for key, prop in props.items()}
+
+
+def int_param(value: Any, name: str, default: int | None = None) -> int | None:
+    """An integer query/body parameter, or a 400 naming it."""
+    if value is None or value == "":
+        return default
+    try:
+        return int(value)
+    except (TypeError, ValueError):
+        raise ApiError(400, f"{name} must be an integer, not {value!r}") from None
+
+
+def body_get(req: Request, key: str, default: Any = None) -> Any:
+    """A camelCase body field (the body may be absent)."""
+    body = req.body if isinstance(req.body, Mapping) else {}
+    value = body.get(key, default)
+    return default if value is None else value
+
+
+def paginate(
+    req: Request,
+    items: list[Any],
+    default_limit: int,
+    max_limit: int | None = None,
+    order_keys: Mapping[str, Callable[[Any], Any]] | None = None,
+    default_order: str | None = None,
+    default_dir: str = "asc",
+) -> Reply:
+    """One page of a list, with the ``X-Pagination-*`` headers.
+
+    Parameters
+    ----------
+    req : Request
+        Gives ``limit``, ``page_num``, ``order`` and ``order_dir``.
+    items : list
+        The whole (filtered) list, already shaped.
+    default_limit, max_limit : int
+        The endpoint's documented page size and cap.
+    order_keys : mapping, optional
+        ``order`` name -> sort key.
+    default_order, default_dir : str
+        Ordering when the request names none.
+
+    Returns
+    -------
+    Reply
+        The page (``[]`` past the end).
+    """
+    limit = int_param(req.query.get("limit"), "limit", default_limit) or default_limit
+    if limit < 1:
+        raise ApiError(400, "limit must be at least 1")
+    if max_limit:
+        limit = min(limit, max_limit)
+    page = int_param(req.query.get("page_num"), "page_num", 1) or 1
+    if page < 1:
+        raise ApiError(400, "page_num must be at least 1")
+    order = req.query.get("order") or default_order
+    direction = (req.query.get("order_dir") or default_dir).lower()
+    if direction not in ("asc", "desc"):
+        raise ApiError(400, "order_dir must be asc or desc")
+    if order_keys and order:
+        key = order_keys.get(order)
+        if key is None:
+            raise ApiError(400, f"order must be one of {', '.join(order_keys)}, not {order!r}")
+        items = sorted(items, key=lambda x: _sortable(key(x)), reverse=direction == "desc")
+    total = len(items)
+    start = (page - 1) * limit
+    headers = {
+        "X-Pagination-Per-Page": str(limit),
+        "X-Pagination-Current-Page": str(page),
+        "X-Pagination-Total-Pages": str(max(1, math.ceil(total / limit))),
+        "X-Pagination-Total-Entries": str(total),
+    }
+    return Reply(body=items[start : start + limit], headers=headers)
+
+
+def _sortable(value: Any) -> tuple[int, Any]:
+    if value is None:
+        return (1, "")
+    if isinstance(value, str):
+        return (0, value.lower())
+    return (0, value)
+
+
+def base_url(req: Request) -> str:
+    """The platform root URL as the client reached it (for signed links)."""
+    host = req.headers.get("Host") if req.headers else None
+    if host:
+        return f"http://{host}/"
+    endpoint = str(getattr(req.platform, "endpoint", "") or "")
+    return endpoint if endpoint.endswith("/") else endpoint + "/"
+
+
+def download_url(req: Request, file_id: int, name: str, expires_at: float | None = None) -> str:
+    """A signed, expiring URL for a file's contents."""
+    deadline = expires_at if expires_at is not None else time.time() + LINK_TTL
+    return req.platform.blobs.download_url(base_url(req), file_id, name, deadline)
+
+
+def run_summary(run: Mapping[str, Any] | None) -> dict[str, Any] | None:
+    """The short run object (``lastRun``): id, state, times, error."""
+    if run is None:
+        return None
+    return {k: run.get(k) for k in ("id", "state", "createdAt", "startedAt", "finishedAt", "error")}
+
+
+@dataclass(frozen=True)
+class JobKind:
+    """A kind of job the runner can start.
+
+    Attributes
+    ----------
+    kind : str
+        Store collection (``"scripts/containers"``).
+    job_type : str
+        ``type`` in ``/jobs`` (``"JobTypes::ContainerDocker"``).
+    parent_key : str or None
+        The run field naming the job (``"containerId"``).
+    executor : callable
+        ``(req, job) -> Executor`` building the run's work; may raise ApiError.
+    script_type : str or None
+        ``type`` in ``/scripts`` listings (``"script/containers"``).
+    run_extra : callable or None
+        ``(req, run) -> run`` adding kind-specific fields to a run response.
+    """
+
+    kind: str
+    job_type: str
+    parent_key: str | None
+    executor: Callable[[Request, dict[str, Any]], Executor]
+    script_type: str | None = None
+    run_extra: Callable[[Request, dict[str, Any]], dict[str, Any]] | None = None
+
+
+#: store collection -> JobKind, filled by the behaviour modules.
+JOB_KINDS: dict[str, JobKind] = {}
+
+
+def register_job_kind(kind: JobKind) -> JobKind:
+    """Make a kind of job runnable through ``/jobs`` and its own run routes."""
+    JOB_KINDS[kind.kind] = kind
+    return kind
+
+
+def is_live(run: Mapping[str, Any] | None) -> bool:
+    """Whether a run is queued or running."""
+    return bool(run) and run.get("state") in ACTIVE_STATES
+
+
+def ids_of(values: Iterable[Any]) -> list[int]:
+    """Integers from a list of ids (a 400 for anything else)."""
+    out = []
+    for v in values:
+        if isinstance(v, bool):
+            raise ApiError(400, f"{v!r} is not an id")
+        out.append(int_param(v, "id"))
+    return [v for v in out if v is not None]

@@ -1,0 +1,445 @@
+"""Runs of every kind of job, and ``/jobs`` over all of them.
+
+One set of handlers serves the run routes of each runnable kind
+(``/scripts/containers/{id}/runs``, ``/scripts/sql/{id}/runs``,
+``/imports/files/csv/{id}/runs``, ``/queries/{id}/runs``, ...) and of
+``/jobs/{id}/runs``; they all go through the platform's :class:`Runner`:
+
+- ``POST .../runs`` starts a run (409 ``already_running`` while one is live);
+- ``GET .../runs`` lists runs, newest first; ``GET .../runs/{run_id}`` gives one;
+- ``DELETE .../runs/{run_id}`` (or ``POST /scripts/{id}/cancel``) cancels: 202, empty;
+- ``GET .../logs`` pages log lines by ``last_id`` with the ``Civis-Max-Id``
+  header and ``Civis-Cache-Control: no-store`` while the run is live;
+- ``GET/POST .../outputs`` list and add run outputs.
+
+``/jobs`` lists and resolves every job id whatever its kind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from ..api import ApiError, Reply, Request, handles
+from ..runner import AlreadyRunning
+from . import _store as store
+from ._common import (
+    JOB_KINDS,
+    JobKind,
+    base_url,
+    body_get,
+    int_param,
+    is_live,
+    paginate,
+    run_summary,
+    shape,
+)
+
+__all__ = ["job_record", "run_record"]
+
+#: run routes that exist per kind: (verb, suffix) for "{kind}/{id}/runs" + suffix
+_RUN_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
+    "scripts/containers": (
+        ("post", ""),
+        ("get", ""),
+        ("get", "/{run_id}"),
+        ("delete", "/{run_id}"),
+        ("get", "/{run_id}/logs"),
+        ("post", "/{run_id}/logs"),
+        ("get", "/{run_id}/outputs"),
+        ("post", "/{run_id}/outputs"),
+    ),
+    "scripts/python3": (
+        ("post", ""),
+        ("get", ""),
+        ("get", "/{run_id}"),
+        ("delete", "/{run_id}"),
+        ("get", "/{run_id}/logs"),
+        ("get", "/{run_id}/outputs"),
+        ("post", "/{run_id}/outputs"),
+    ),
+    "scripts/custom": (
+        ("post", ""),
+        ("get", ""),
+        ("get", "/{run_id}"),
+        ("delete", "/{run_id}"),
+        ("get", "/{run_id}/logs"),
+        ("get", "/{run_id}/outputs"),
+        ("post", "/{run_id}/outputs"),
+    ),
+    "scripts/sql": (
+        ("post", ""),
+        ("get", ""),
+        ("get", "/{run_id}"),
+        ("delete", "/{run_id}"),
+        ("get", "/{run_id}/logs"),
+        ("get", "/{run_id}/outputs"),
+    ),
+    "imports/files/csv": (
+        ("post", ""),
+        ("get", ""),
+        ("get", "/{run_id}"),
+        ("delete", "/{run_id}"),
+        ("get", "/{run_id}/logs"),
+    ),
+    "queries": (
+        ("post", ""),
+        ("get", ""),
+        ("get", "/{run_id}"),
+        ("delete", "/{run_id}"),
+        ("get", "/{run_id}/logs"),
+    ),
+    "jobs": (
+        ("post", ""),
+        ("get", ""),
+        ("get", "/{run_id}"),
+        ("delete", "/{run_id}"),
+        ("get", "/{run_id}/logs"),
+        ("get", "/{run_id}/outputs"),
+    ),
+}
+
+
+# -- lookups -----------------------------------------------------------------------------
+
+
+def _job(req: Request, route_kind: str, level: str = "read") -> tuple[JobKind, dict]:
+    job_id = req.path_params["id"]
+    if route_kind == "jobs":
+        kind, obj = store.find_job(req.platform, req.user, job_id, list(JOB_KINDS), level)
+        return JOB_KINDS[kind], obj
+    if route_kind not in JOB_KINDS:
+        raise ApiError(404, f"{route_kind} jobs cannot run here")
+    return JOB_KINDS[route_kind], store.fetch(
+        req.platform, req.user, route_kind, job_id, level=level
+    )
+
+
+def _run(req: Request, job: dict[str, Any]) -> dict[str, Any]:
+    run_id = int_param(req.path_params.get("run_id"), "run_id")
+    run = req.platform.runner.get(run_id) if run_id is not None else None
+    if run is None or run["jobId"] != job["id"]:
+        raise ApiError(404, f"run {run_id} of job {job['id']} not found", "not_found")
+    return run
+
+
+def run_record(req: Request, kind: JobKind | None, run: dict[str, Any]) -> dict[str, Any]:
+    """A run as a kind's run routes show it (``/jobs`` shapes it shorter)."""
+    out = dict(run)
+    if kind is not None and kind.parent_key:
+        out[kind.parent_key] = run["jobId"]
+    if kind is not None and kind.run_extra is not None:
+        out = kind.run_extra(req, out)
+    out.setdefault("maxMemoryUsage", None)
+    out.setdefault("maxCpuUsage", None)
+    return out
+
+
+def job_record(req: Request, kind: JobKind, obj: dict[str, Any], runs: bool = False) -> dict:
+    """A job as ``/jobs`` shows it."""
+    runner = req.platform.runner
+    last = runner.last_run(obj["id"])
+    out = {
+        "id": obj["id"],
+        "name": obj.get("name") or f"{kind.job_type.split('::')[-1]} #{obj['id']}",
+        "type": kind.job_type,
+        "fromTemplateId": obj.get("fromTemplateId"),
+        "state": last["state"] if last else "idle",
+        "createdAt": obj.get("createdAt"),
+        "updatedAt": obj.get("updatedAt"),
+        "lastRunUpdatedAt": last and (last["finishedAt"] or last["startedAt"] or last["createdAt"]),
+        "lastRun": run_summary(last),
+        "hidden": bool(obj.get("hidden")),
+        "archived": bool(obj.get("archived")),
+        "author": store.author(req.platform, obj),
+        "myPermissionLevel": store.permission(req.platform, req.user, obj),
+        "schedule": obj.get("schedule")
+        or {
+            "scheduled": False,
+            "scheduledDays": [],
+            "scheduledHours": [],
+            "scheduledMinutes": [],
+            "scheduledRunsPerHour": None,
+            "scheduledDaysOfMonth": [],
+        },
+        "runningAsUser": (store.author(req.platform, obj) or {}).get("username"),
+        "runByUser": req.user.get("username"),
+    }
+    if runs:
+        out["runs"] = [run_summary(r) for r in runner.runs(obj["id"])[:10]]
+    return out
+
+
+# -- run handlers ---------------------------------------------------------------------------
+
+
+def _make_start(route_kind: str) -> Callable[[Request], Reply]:
+    def start_run(req: Request) -> Reply:
+        kind, job = _job(req, route_kind, level="write")
+        try:
+            executor = kind.executor(req, job)
+            run = req.platform.runner.start(job["id"], kind.kind, executor, user_id=req.user["id"])
+        except AlreadyRunning as exc:
+            raise ApiError(
+                409,
+                f"job {exc.job_id} is already running (run {exc.run_id}); "
+                "cancel it or wait for it to finish",
+                "already_running",
+            ) from None
+        location = f"{base_url(req).rstrip('/')}/{route_kind}/{job['id']}/runs/{run['id']}"
+        body = shape(req, run_record(req, kind, run))
+        return Reply(body, headers={"Location": location})
+
+    return start_run
+
+
+def _make_list(route_kind: str) -> Callable[[Request], Reply]:
+    def list_runs(req: Request) -> Reply:
+        kind, job = _job(req, route_kind)
+        runs = [run_record(req, kind, r) for r in req.platform.runner.runs(job["id"])]
+        return paginate(
+            req,
+            shape(req, runs),
+            default_limit=20,
+            max_limit=100,
+            order_keys={"id": lambda r: r["id"]},
+            default_order="id",
+            default_dir="desc",
+        )
+
+    return list_runs
+
+
+def _make_get(route_kind: str) -> Callable[[Request], Reply]:
+    def get_run(req: Request) -> Reply:
+        kind, job = _job(req, route_kind)
+        return Reply(shape(req, run_record(req, kind, _run(req, job))))
+
+    return get_run
+
+
+def _make_cancel(route_kind: str) -> Callable[[Request], Reply]:
+    def cancel_run(req: Request) -> Reply:
+        _kind, job = _job(req, route_kind, level="write")
+        req.platform.runner.cancel(_run(req, job)["id"])
+        return Reply(None, status=202)
+
+    return cancel_run
+
+
+def _make_logs(route_kind: str) -> Callable[[Request], Reply]:
+    def list_logs(req: Request) -> Reply:
+        _kind, job = _job(req, route_kind)
+        run = _run(req, job)
+        last_id = int_param(req.query.get("last_id"), "last_id")
+        limit = int_param(req.query.get("limit"), "limit", 10000)
+        if limit is not None and limit < 0:
+            raise ApiError(400, "limit must not be negative")
+        lines, max_id = req.platform.runner.logs(run["id"], last_id, limit)
+        headers = {
+            "Civis-Cache-Control": "no-store"
+            if is_live(run) or req.platform.runner.is_live(run["id"])
+            else "max-age=300"
+        }
+        if max_id is not None:
+            headers["Civis-Max-Id"] = str(max_id)
+        return Reply(shape(req, lines), headers=headers)
+
+    return list_logs
+
+
+def _make_post_logs(route_kind: str) -> Callable[[Request], Reply]:
+    def post_logs(req: Request) -> Reply:
+        _kind, job = _job(req, route_kind, level="write")
+        run = _run(req, job)
+        entries = []
+        message = body_get(req, "message")
+        if message is not None:
+            entries.append((str(message), str(body_get(req, "level", "info"))))
+        for m in body_get(req, "messages", []) or []:
+            if not isinstance(m, dict) or m.get("message") is None:
+                raise ApiError(400, "each of messages needs a message")
+            entries.append((str(m["message"]), str(m.get("level") or "info")))
+        if not entries:
+            raise ApiError(400, "give a message or messages")
+        req.platform.runner.append_logs(run["id"], entries)
+        return Reply(None, status=204)
+
+    return post_logs
+
+
+def _describe(req: Request, object_type: str, object_id: int) -> dict[str, Any]:
+    """Name, link and value of a run output's object (404 if absent)."""
+    root = base_url(req).rstrip("/")
+    kinds = {
+        "File": ("files", "files"),
+        "Table": ("tables", "tables"),
+        "JSONValue": ("json_values", "json_values"),
+        "Project": ("projects", "projects"),
+        "Report": ("reports", "reports"),
+    }
+    if object_type in kinds:
+        kind, path = kinds[object_type]
+        obj = store.fetch(req.platform, req.user, kind, object_id)
+        name = obj.get("name")
+        if object_type == "Table":
+            name = f"{obj.get('schema')}.{obj.get('name')}"
+        return {
+            "name": name,
+            "link": f"{root}/{path}/{object_id}",
+            "value": obj.get("value") if object_type == "JSONValue" else None,
+        }
+    if object_type in ("Script", "Job", "Query", "Import"):
+        _kind, obj = store.find_job(req.platform, req.user, object_id, list(JOB_KINDS))
+        return {"name": obj.get("name"), "link": f"{root}/jobs/{object_id}", "value": None}
+    raise ApiError(
+        400,
+        "objectType must be one of File, Table, JSONValue, Project, Report, Script, "
+        f"Job, Query or Import, not {object_type!r}",
+    )
+
+
+def _output_view(o: dict[str, Any]) -> dict[str, Any]:
+    return {k: o.get(k) for k in ("objectType", "objectId", "name", "link", "value")}
+
+
+def _make_outputs(route_kind: str) -> Callable[[Request], Reply]:
+    def list_outputs(req: Request) -> Reply:
+        _kind, job = _job(req, route_kind)
+        run = _run(req, job)
+        root = base_url(req).rstrip("/")
+        outs = []
+        for o in req.platform.runner.outputs(run["id"]):
+            view = _output_view(o)
+            if view["link"] is None and view["objectType"] == "File":
+                view["link"] = f"{root}/files/{view['objectId']}"
+            outs.append(view)
+        return paginate(
+            req,
+            shape(req, outs),
+            default_limit=50,
+            max_limit=50,
+            order_keys={"created_at": lambda o: 0, "id": lambda o: o["objectId"]},
+        )
+
+    return list_outputs
+
+
+def _make_post_output(route_kind: str) -> Callable[[Request], Reply]:
+    def post_output(req: Request) -> Reply:
+        _kind, job = _job(req, route_kind, level="write")
+        run = _run(req, job)
+        object_type = body_get(req, "objectType")
+        object_id = int_param(body_get(req, "objectId"), "objectId")
+        if not object_type or object_id is None:
+            raise ApiError(400, "objectType and objectId are required")
+        info = _describe(req, str(object_type), object_id)
+        out = req.platform.runner.add_output(run["id"], str(object_type), object_id, **info)
+        return Reply(shape(req, _output_view(out)), status=202)
+
+    return post_output
+
+
+_FACTORIES = {
+    ("post", ""): _make_start,
+    ("get", ""): _make_list,
+    ("get", "/{run_id}"): _make_get,
+    ("delete", "/{run_id}"): _make_cancel,
+    ("get", "/{run_id}/logs"): _make_logs,
+    ("post", "/{run_id}/logs"): _make_post_logs,
+    ("get", "/{run_id}/outputs"): _make_outputs,
+    ("post", "/{run_id}/outputs"): _make_post_output,
+}
+
+for _kind_name, _routes in _RUN_ROUTES.items():
+    for _verb, _suffix in _routes:
+        handles(_verb, f"{_kind_name}/{{id}}/runs{_suffix}")(
+            _FACTORIES[(_verb, _suffix)](_kind_name)
+        )
+
+
+# -- scripts/{id} actions ---------------------------------------------------------------------
+
+_SCRIPT_KINDS = ("scripts/containers", "scripts/python3", "scripts/custom", "scripts/sql")
+
+
+@handles("post", "scripts/{id}/cancel")
+def cancel_script(req: Request) -> Reply:
+    _kind, job = store.find_job(
+        req.platform, req.user, req.path_params["id"], list(_SCRIPT_KINDS), "write"
+    )
+    run = req.platform.runner.last_run(job["id"])
+    if run is None:
+        raise ApiError(404, f"script {job['id']} has never run", "not_found")
+    run = req.platform.runner.cancel(run["id"])
+    return Reply(
+        shape(
+            req,
+            {"id": run["id"], "state": run["state"], "isCancelRequested": run["isCancelRequested"]},
+        ),
+        status=202,
+    )
+
+
+@handles("post", "scripts/{id}/run")
+def run_script(req: Request) -> Reply:
+    kind_name, _job_obj = store.find_job(
+        req.platform, req.user, req.path_params["id"], list(_SCRIPT_KINDS), "write"
+    )
+    _make_start(kind_name)(req)
+    return Reply(None, status=204)
+
+
+# -- /jobs ---------------------------------------------------------------------------------------
+
+
+def _csv(value: Any) -> set[str]:
+    if value is None:
+        return set()
+    items = value if isinstance(value, list) else str(value).split(",")
+    return {str(v).strip() for v in items if str(v).strip()}
+
+
+@handles("get", "jobs")
+def list_jobs(req: Request) -> Reply:
+    q = req.query
+    states, types = _csv(q.get("state")), _csv(q.get("type"))
+    authors = {int(a) for a in _csv(q.get("author")) if a.isdigit()}
+    text = str(q.get("q") or "").lower()
+    hidden = str(q.get("hidden", "false")).lower() == "true"
+    archived = str(q.get("archived") or "false").lower()
+    rows = []
+    for kind_name, obj in store.jobs(req.platform, req.user, list(JOB_KINDS)):
+        kind = JOB_KINDS[kind_name]
+        if bool(obj.get("hidden")) and not hidden:
+            continue
+        if archived != "all" and bool(obj.get("archived")) != (archived == "true"):
+            continue
+        if types and kind.job_type not in types:
+            continue
+        if authors and store.author_id(obj) not in authors:
+            continue
+        rec = job_record(req, kind, obj)
+        if states and rec["state"] not in states:
+            continue
+        if text and not any(text in str(v).lower() for v in (rec["id"], rec["name"], rec["type"])):
+            continue
+        rows.append(rec)
+    return paginate(
+        req,
+        shape(req, rows),
+        default_limit=50,
+        max_limit=50,
+        order_keys={
+            "updated_at": lambda j: (j["updatedAt"] or "", j["id"]),
+            "last_run_updated_at": lambda j: (j["lastRunUpdatedAt"] or "", j["id"]),
+        },
+        default_order="updated_at",
+        default_dir="desc",
+    )
+
+
+@handles("get", "jobs/{id}")
+def get_job(req: Request) -> Reply:
+    kind, obj = _job(req, "jobs")
+    return Reply(shape(req, job_record(req, kind, obj, runs=True)))

@@ -1,0 +1,477 @@
+"""Container, Python 3 and custom scripts, and script templates.
+
+- ``/scripts/containers``: a run executes ``dockerCommand`` with bash as a
+  local subprocess (the image name and tag are recorded, not used).
+- ``/scripts/python3``: a run executes ``source`` with this Python.
+- ``/templates/scripts`` publishes a script as a template;
+  ``/scripts/custom`` makes a script from a template (``fromTemplateId``) whose
+  runs execute the template's script with the custom script's arguments.
+
+Script parameters reach the process as environment variables named after
+the parameters (values from ``arguments``, else the parameter's ``default``).
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from ..api import ApiError, Reply, Request, handles
+from ..runner import RunContext, command_executor
+from . import _store as store
+from ._common import JobKind, body_get, int_param, register_job_kind, run_summary, shape
+
+__all__ = ["create_demo_scripts", "script_env"]
+
+CONTAINERS = "scripts/containers"
+PYTHON3 = "scripts/python3"
+CUSTOM = "scripts/custom"
+TEMPLATES = "templates/scripts"
+_COMMON_FIELDS = (
+    "parentId",
+    "userContext",
+    "schedule",
+    "notifications",
+    "timeZone",
+    "targetProjectId",
+    "runningAsId",
+    "partitionLabel",
+    "instanceType",
+    "cancelTimeout",
+    "nextRunAt",
+)
+
+
+def script_env(
+    params: list[dict[str, Any]] | None, arguments: dict[str, Any] | None
+) -> dict[str, str]:
+    """Environment variables for a script's parameters.
+
+    Parameters
+    ----------
+    params : list of dict, optional
+        Declared parameters (``name``, ``default``, ``value``).
+    arguments : dict, optional
+        Values by name (also those without a declared parameter).
+
+    Returns
+    -------
+    dict
+        Name -> text (booleans as ``true``/``false``); unset values are left out.
+    """
+    values: dict[str, Any] = {}
+    for p in params or []:
+        name = p.get("name")
+        if name:
+            fixed = p.get("value")
+            values[name] = fixed if fixed is not None else p.get("default")
+    values.update(arguments or {})
+    env = {}
+    for name, value in values.items():
+        if value is None or not str(name).replace("_", "").isalnum():
+            continue
+        if isinstance(value, bool):
+            env[str(name)] = "true" if value else "false"
+        elif isinstance(value, (dict, list)):
+            env[str(name)] = json.dumps(value)
+        else:
+            env[str(name)] = str(value)
+    return env
+
+
+def _check_params(params: Any) -> list[dict[str, Any]]:
+    if params is None:
+        return []
+    if not isinstance(params, list) or not all(
+        isinstance(p, dict) and p.get("name") for p in params
+    ):
+        raise ApiError(400, "params must be a list of objects with a name")
+    return params
+
+
+def _check_arguments(arguments: Any) -> dict[str, Any]:
+    if arguments is None:
+        return {}
+    if not isinstance(arguments, dict):
+        raise ApiError(400, "arguments must be an object")
+    return arguments
+
+
+def _required_resources(req: Request, required: bool) -> dict[str, Any] | None:
+    res = body_get(req, "requiredResources")
+    if res is None:
+        if required:
+            raise ApiError(400, "requiredResources is required: {cpu, memory}")
+        return None
+    if not isinstance(res, dict):
+        raise ApiError(400, "requiredResources must be an object")
+    for key in ("cpu", "memory"):
+        if required and res.get(key) is None:
+            raise ApiError(400, f"requiredResources.{key} is required")
+        if res.get(key) is not None:
+            int_param(res[key], f"requiredResources.{key}")
+    return {"cpu": res.get("cpu"), "memory": res.get("memory"), "diskSpace": res.get("diskSpace")}
+
+
+def _common(req: Request) -> dict[str, Any]:
+    out = {k: body_get(req, k) for k in _COMMON_FIELDS}
+    out.update(
+        {
+            "params": _check_params(body_get(req, "params")),
+            "arguments": _check_arguments(body_get(req, "arguments")),
+            "hidden": bool(body_get(req, "hidden", False)),
+            "archived": False,
+            "isTemplate": False,
+            "category": "script",
+        }
+    )
+    return out
+
+
+def script_record(req: Request, kind: str, obj: dict[str, Any], script_type: str) -> dict[str, Any]:
+    """A script with its type, links, author and last run."""
+    runner = req.platform.runner
+    run = runner.last_run(obj["id"])
+    out = dict(obj)
+    out.update(
+        {
+            "type": script_type,
+            "state": run["state"] if run else "idle",
+            "finishedAt": run and run["finishedAt"],
+            "lastRun": run_summary(run),
+            "author": store.author(req.platform, obj),
+            "myPermissionLevel": store.permission(req.platform, req.user, obj),
+            "links": {
+                "details": f"api/{kind}/{obj['id']}",
+                "runs": f"api/{kind}/{obj['id']}/runs",
+            },
+            "templateDependentsCount": 0,
+        }
+    )
+    if kind == CUSTOM:
+        runs = [r for r in runner.runs(obj["id"]) if r["state"] == "succeeded"]
+        out["lastSuccessfulRun"] = run_summary(runs[0] if runs else None)
+    return out
+
+
+# -- containers ----------------------------------------------------------------------
+
+
+def _container_fields(req: Request, owner: dict[str, Any] | None = None) -> dict[str, Any]:
+    command = body_get(req, "dockerCommand")
+    if command is not None and not isinstance(command, str):
+        raise ApiError(400, "dockerCommand must be a string")
+    fields = _common(req)
+    fields.update(
+        {
+            "name": body_get(req, "name") or "Container Script",
+            "requiredResources": _required_resources(req, required=True),
+            "dockerCommand": command,
+            "dockerImageName": body_get(req, "dockerImageName"),
+            "dockerImageTag": body_get(req, "dockerImageTag", "latest"),
+            "repoHttpUri": body_get(req, "repoHttpUri"),
+            "repoRef": body_get(req, "repoRef"),
+            "remoteHostCredentialId": body_get(req, "remoteHostCredentialId"),
+            "gitCredentialId": body_get(req, "gitCredentialId"),
+            "cancelTimeout": body_get(req, "cancelTimeout", 0),
+            "fromTemplateAliases": [],
+        }
+    )
+    return fields
+
+
+def _container_executor(req: Request, job: dict[str, Any]):
+    env = script_env(job.get("params"), job.get("arguments"))
+    return command_executor(job.get("dockerCommand") or "", env=env)
+
+
+@handles("post", "scripts/containers")
+def create_container(req: Request) -> Reply:
+    obj = store.create(req.platform, req.user, CONTAINERS, _container_fields(req))
+    return Reply(shape(req, script_record(req, CONTAINERS, obj, "script/containers")), status=201)
+
+
+@handles("get", "scripts/containers/{id}")
+def get_container(req: Request) -> Reply:
+    obj = store.fetch(req.platform, req.user, CONTAINERS, req.path_params["id"])
+    return Reply(shape(req, script_record(req, CONTAINERS, obj, "script/containers")))
+
+
+# -- python3 -------------------------------------------------------------------------
+
+
+def _python_executor(req: Request, job: dict[str, Any]):
+    env = script_env(job.get("params"), job.get("arguments"))
+    run_command = command_executor('python "$CIVIS_SCRIPT_FILE"', env=env)
+    source = job.get("source") or ""
+
+    def run(ctx: RunContext) -> None:
+        work = ctx.run_dir / "work"
+        work.mkdir(parents=True, exist_ok=True)
+        script = ctx.run_dir / "script.py"
+        script.write_text(source, encoding="utf-8")
+        env["CIVIS_SCRIPT_FILE"] = str(script)
+        run_command(ctx)
+
+    return run
+
+
+@handles("post", "scripts/python3")
+def create_python3(req: Request) -> Reply:
+    source = body_get(req, "source")
+    if not isinstance(source, str):
+        raise ApiError(400, "source is required and must be a string")
+    name = body_get(req, "name")
+    if not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "name is required")
+    fields = _common(req)
+    fields.update(
+        {
+            "name": name,
+            "source": source,
+            "requiredResources": _required_resources(req, required=False),
+            "dockerImageTag": body_get(req, "dockerImageTag"),
+        }
+    )
+    obj = store.create(req.platform, req.user, PYTHON3, fields)
+    return Reply(shape(req, script_record(req, PYTHON3, obj, "script/python3")), status=201)
+
+
+@handles("get", "scripts/python3/{id}")
+def get_python3(req: Request) -> Reply:
+    obj = store.fetch(req.platform, req.user, PYTHON3, req.path_params["id"])
+    return Reply(shape(req, script_record(req, PYTHON3, obj, "script/python3")))
+
+
+# -- templates and custom scripts ----------------------------------------------------------
+
+_BACKING = {CONTAINERS: "container", PYTHON3: "python3", "scripts/sql": "sql"}
+
+
+def _backing_script(platform: Any, user: dict[str, Any], script_id: int) -> tuple[str, dict]:
+    for kind in _BACKING:
+        found = store.find(platform, user, kind, script_id)
+        if found is not None:
+            return kind, found
+    raise ApiError(404, f"script {script_id} is not a container, Python or SQL script")
+
+
+def template_record(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
+    """A script template as the API shows it."""
+    return dict(
+        obj,
+        author=store.author(req.platform, obj),
+        myPermissionLevel=store.permission(req.platform, req.user, obj),
+    )
+
+
+@handles("post", "templates/scripts")
+def create_template(req: Request) -> Reply:
+    script_id = int_param(body_get(req, "scriptId"), "scriptId")
+    name = body_get(req, "name")
+    if script_id is None or not isinstance(name, str) or not name.strip():
+        raise ApiError(400, "scriptId and name are required")
+    kind, script = _backing_script(req.platform, req.user, script_id)
+    fields = {
+        "name": name,
+        "scriptId": script_id,
+        "scriptType": _BACKING[kind],
+        "params": script.get("params") or [],
+        "note": body_get(req, "note"),
+        "uiReportId": body_get(req, "uiReportId"),
+        "archived": bool(body_get(req, "archived", False)),
+        "hidden": bool(body_get(req, "hidden", False)),
+        "public": False,
+        "techReviewed": False,
+        "useCount": 0,
+        "category": "script",
+        "userContext": "runner",
+    }
+    obj = store.create(req.platform, req.user, TEMPLATES, fields)
+    store.update(req.platform, req.user, kind, script_id, {"publishedAsTemplateId": obj["id"]})
+    return Reply(shape(req, template_record(req, obj)), status=201)
+
+
+@handles("get", "templates/scripts/{id}")
+def get_template(req: Request) -> Reply:
+    obj = store.fetch(req.platform, req.user, TEMPLATES, req.path_params["id"])
+    return Reply(shape(req, template_record(req, obj)))
+
+
+@handles("get", "templates/scripts")
+def list_templates(req: Request) -> Reply:
+    from ._common import paginate
+
+    q = req.query
+    hidden = str(q.get("hidden", "false")).lower() == "true"
+    authors = {int(a) for a in str(q.get("author") or "").split(",") if a.strip().isdigit()}
+    rows = []
+    for obj in store.objects(req.platform, req.user, TEMPLATES):
+        if bool(obj.get("hidden")) != hidden:
+            continue
+        if q.get("category") and obj.get("category") != q["category"]:
+            continue
+        if authors and obj.get("authorId") not in authors:
+            continue
+        rows.append(shape(req, [template_record(req, obj)])[0])
+    return paginate(
+        req,
+        rows,
+        default_limit=50,
+        max_limit=1000,
+        order_keys={
+            "name": lambda t: t["name"],
+            "updated_at": lambda t: t["updatedAt"],
+            "created_at": lambda t: t["createdAt"],
+        },
+        default_order="name",
+    )
+
+
+def _custom_executor(req: Request, job: dict[str, Any]):
+    from ._common import JOB_KINDS
+
+    template = store.fetch(req.platform, req.user, TEMPLATES, job["fromTemplateId"])
+    kind, script = _backing_script(req.platform, req.user, template["scriptId"])
+    merged = dict(script)
+    merged["arguments"] = {**(script.get("arguments") or {}), **(job.get("arguments") or {})}
+    merged["params"] = script.get("params") or []
+    return JOB_KINDS[kind].executor(req, merged)
+
+
+@handles("post", "scripts/custom")
+def create_custom(req: Request) -> Reply:
+    template_id = int_param(body_get(req, "fromTemplateId"), "fromTemplateId")
+    if template_id is None:
+        raise ApiError(400, "fromTemplateId is required")
+    template = store.fetch(req.platform, req.user, TEMPLATES, template_id)
+    kind, _script = _backing_script(req.platform, req.user, template["scriptId"])
+    fields = _common(req)
+    fields.update(
+        {
+            "name": body_get(req, "name") or template["name"],
+            "fromTemplateId": template_id,
+            "templateScriptName": template["name"],
+            "backingScriptType": _BACKING[kind],
+            "params": template.get("params") or [],
+            "remoteHostId": body_get(req, "remoteHostId"),
+            "credentialId": body_get(req, "credentialId"),
+            "requiredResources": _required_resources(req, required=False),
+            "templateNote": template.get("note"),
+            "fromTemplateAliases": [],
+        }
+    )
+    obj = store.create(req.platform, req.user, CUSTOM, fields)
+    store.update(
+        req.platform,
+        req.user,
+        TEMPLATES,
+        template_id,
+        {"useCount": int(template.get("useCount") or 0) + 1},
+    )
+    return Reply(shape(req, script_record(req, CUSTOM, obj, "script/custom")), status=201)
+
+
+@handles("get", "scripts/custom/{id}")
+def get_custom(req: Request) -> Reply:
+    obj = store.fetch(req.platform, req.user, CUSTOM, req.path_params["id"])
+    return Reply(shape(req, script_record(req, CUSTOM, obj, "script/custom")))
+
+
+def create_demo_scripts(platform: Any, command: str, template_command: str) -> dict[str, int]:
+    """Create the demo container script and a custom-script template (seed).
+
+    Parameters
+    ----------
+    platform : object
+        The platform; objects belong to its first (admin) user.
+    command : str
+        The demo container script's command.
+    template_command : str
+        The command of the script behind the template (uses ``$NAME``).
+
+    Returns
+    -------
+    dict
+        ``script_id``, ``template_script_id`` and ``template_id``.
+    """
+    user = store.admin_user(platform)
+    base = {
+        "params": [],
+        "arguments": {},
+        "hidden": False,
+        "archived": False,
+        "isTemplate": False,
+        "category": "script",
+        "requiredResources": {"cpu": 256, "memory": 512, "diskSpace": 1},
+        "dockerImageName": "civisanalytics/datascience-python",
+        "dockerImageTag": "latest",
+        "fromTemplateAliases": [],
+        "cancelTimeout": 0,
+    }
+    demo = store.create(
+        platform, user, CONTAINERS, dict(base, name="Demo container script", dockerCommand=command)
+    )
+    params = [
+        {
+            "name": "NAME",
+            "label": "Who to greet",
+            "description": "The name printed by the script",
+            "type": "string",
+            "required": False,
+            "value": None,
+            "default": "world",
+            "allowedValues": [],
+        }
+    ]
+    backing = store.create(
+        platform,
+        user,
+        CONTAINERS,
+        dict(base, name="Greeting script", dockerCommand=template_command, params=params),
+    )
+    template = store.create(
+        platform,
+        user,
+        TEMPLATES,
+        {
+            "name": "Greeting",
+            "scriptId": backing["id"],
+            "scriptType": "container",
+            "params": params,
+            "note": "Prints a greeting; set NAME.",
+            "archived": False,
+            "hidden": False,
+            "public": True,
+            "techReviewed": True,
+            "useCount": 0,
+            "category": "script",
+            "userContext": "runner",
+            "uiReportId": None,
+        },
+    )
+    store.update(
+        platform, user, CONTAINERS, backing["id"], {"publishedAsTemplateId": template["id"]}
+    )
+    return {
+        "script_id": demo["id"],
+        "template_script_id": backing["id"],
+        "template_id": template["id"],
+    }
+
+
+register_job_kind(
+    JobKind(
+        CONTAINERS,
+        "JobTypes::ContainerDocker",
+        "containerId",
+        _container_executor,
+        "script/containers",
+    )
+)
+register_job_kind(
+    JobKind(PYTHON3, "JobTypes::PythonDocker", "python3Id", _python_executor, "script/python3")
+)
+register_job_kind(
+    JobKind(CUSTOM, "JobTypes::CustomScript", "customId", _custom_executor, "script/custom")
+)

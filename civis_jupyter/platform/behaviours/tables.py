@@ -1,0 +1,197 @@
+"""Tables and schemas, read live from the warehouses.
+
+Each warehouse table gets a stable platform id the first time it is seen
+(``tables`` objects keyed by database, schema and name). ``/tables`` lists
+and filters them with ``rowCount`` and ``columnCount``; ``/tables/{id}`` and
+``/databases/{id}/schemas/{schema}/tables/{table}`` add ``columns``; both 404
+when the table no longer exists.
+"""
+
+from __future__ import annotations
+
+import fnmatch
+from typing import Any
+
+from ..api import ApiError, Reply, Request, handles
+from ..warehouse import TableInfo
+from . import _store as store
+from ._common import int_param, paginate, shape
+
+__all__ = ["table_id", "table_record"]
+
+TABLES = "tables"
+_DATA_TYPES = {
+    "integer": "integer",
+    "bigint": "integer",
+    "smallint": "integer",
+    "double precision": "float",
+    "real": "float",
+    "boolean": "boolean",
+    "date": "date",
+}
+
+
+def table_id(platform: Any, user: dict[str, Any], db_id: int, schema: str, name: str) -> int:
+    """The platform id of a warehouse table (assigned on first sight)."""
+    return store.table_id(platform, user, db_id, schema, name)
+
+
+def _civis_data_type(sql_type: str) -> str:
+    if sql_type.startswith("numeric"):
+        return "float"
+    if sql_type.startswith("timestamp"):
+        return "timestamp"
+    return _DATA_TYPES.get(sql_type, "string")
+
+
+def table_record(
+    req: Request, db_id: int, info: TableInfo, with_columns: bool = False
+) -> dict[str, Any]:
+    """A warehouse table as the API shows it."""
+    tid = table_id(req.platform, req.user, db_id, info.schema, info.name)
+    out: dict[str, Any] = {
+        "id": tid,
+        "databaseId": db_id,
+        "schema": info.schema,
+        "name": info.name,
+        "description": None,
+        "isView": info.is_view,
+        "rowCount": info.row_count,
+        "columnCount": info.column_count,
+        "sizeMb": None,
+        "owner": "dbadmin",
+        "distkey": None,
+        "sortkeys": None,
+        "refreshStatus": "current",
+        "lastRefresh": None,
+        "refreshId": None,
+        "lastRun": None,
+        "tableTags": [],
+    }
+    if with_columns:
+        out.update(
+            {
+                "primaryKeys": [],
+                "lastModifiedKeys": [],
+                "ontologyMapping": {},
+                "joins": [],
+                "multipartKey": [],
+                "enhancements": [],
+                "outgoingTableMatches": [],
+                "columns": [
+                    {
+                        "name": c.name,
+                        "civisDataType": _civis_data_type(c.sql_type),
+                        "sqlType": c.sql_type,
+                        "sampleValues": [],
+                        "order": i,
+                        "possibleDependentVariableTypes": [],
+                        "useableAsIndependentVariable": True,
+                        "useableAsPrimaryKey": False,
+                    }
+                    for i, c in enumerate(info.columns, 1)
+                ],
+            }
+        )
+    return out
+
+
+def _pattern(value: str | None) -> str | None:
+    """A Civis filter (``%``/``*`` wildcards, else exact) as an fnmatch pattern."""
+    if not value:
+        return None
+    text = str(value).lower()
+    if "%" in text or "*" in text:
+        return text.replace("%", "*")
+    return text
+
+
+def _matches(pattern: str | None, value: str) -> bool:
+    return pattern is None or fnmatch.fnmatchcase(value.lower(), pattern)
+
+
+@handles("get", "tables")
+def list_tables(req: Request) -> Reply:
+    q = req.query
+    db_filter = int_param(q.get("database_id"), "database_id")
+    schema_p, name_p = _pattern(q.get("schema")), _pattern(q.get("name"))
+    search = (q.get("search") or "").lower()
+    rows = []
+    for db in store.databases(req.platform, req.user):
+        if db_filter is not None and db["id"] != db_filter:
+            continue
+        wh = req.platform.warehouses.get(db["id"])
+        for info in wh.tables():
+            if not (_matches(schema_p, info.schema) and _matches(name_p, info.name)):
+                continue
+            if search and search not in f"{info.schema}.{info.name}".lower():
+                continue
+            rows.append(shape(req, [table_record(req, db["id"], info)])[0])
+    return paginate(
+        req,
+        rows,
+        default_limit=50,
+        max_limit=1000,
+        order_keys={
+            "schema": lambda t: (t["schema"], t["name"]),
+            "name": lambda t: (t["name"], t["schema"]),
+            "search": lambda t: f"{t['schema']}.{t['name']}",
+            "table_tag_ids": lambda t: t["id"],
+            "credential_id": lambda t: t["id"],
+        },
+        default_order="schema",
+    )
+
+
+def _located(req: Request, tid: int) -> tuple[int, TableInfo]:
+    obj = store.fetch(req.platform, req.user, TABLES, tid)
+    wh = req.platform.warehouses.get(obj["databaseId"])
+    info = wh.table(obj["schema"], obj["name"])
+    if info is None:
+        raise ApiError(404, f"table {obj['schema']}.{obj['name']} no longer exists")
+    return obj["databaseId"], info
+
+
+@handles("get", "tables/{id}")
+def get_table(req: Request) -> Reply:
+    db_id, info = _located(req, req.path_params["id"])
+    return Reply(shape(req, table_record(req, db_id, info, with_columns=True)))
+
+
+@handles("get", "tables/{id}/columns")
+def list_table_columns(req: Request) -> Reply:
+    db_id, info = _located(req, req.path_params["id"])
+    cols = table_record(req, db_id, info, with_columns=True)["columns"]
+    name_p = _pattern(req.query.get("name"))
+    cols = [c for c in cols if _matches(name_p, c["name"])]
+    return paginate(req, shape(req, cols), default_limit=500, max_limit=1000)
+
+
+@handles("get", "databases/{id}/schemas")
+def list_schemas(req: Request) -> Reply:
+    db = store.database(req.platform, req.user, req.path_params["id"])
+    name = (req.query.get("name") or "").lower()
+    schemas = req.platform.warehouses.get(db["id"]).schemas()
+    return Reply([{"schema": s} for s in schemas if name in s.lower()])
+
+
+@handles("get", "databases/{id}/schemas/{schema_name}/tables")
+def list_schema_tables(req: Request) -> Reply:
+    db = store.database(req.platform, req.user, req.path_params["id"])
+    schema = req.path_params["schema_name"]
+    infos = req.platform.warehouses.get(db["id"]).tables(schema=schema)
+    body = [
+        {"name": t.name, "schema": t.schema, "isView": t.is_view, "databaseId": db["id"]}
+        for t in infos
+    ]
+    return Reply(shape(req, body))
+
+
+@handles("get", "databases/{id}/schemas/{schema_name}/tables/{table_name}")
+def get_schema_table(req: Request) -> Reply:
+    db = store.database(req.platform, req.user, req.path_params["id"])
+    schema, name = req.path_params["schema_name"], req.path_params["table_name"]
+    info = req.platform.warehouses.get(db["id"]).table(schema, name)
+    if info is None:
+        raise ApiError(404, f"table {schema}.{name} does not exist", "not_found")
+    return Reply(shape(req, table_record(req, db["id"], info, with_columns=True)))
