@@ -127,7 +127,6 @@ def _query_executor(req: Request, job: dict[str, Any]):
 
     def run(ctx: RunContext) -> None:
         wh = platform.warehouses.get(job["database"])
-        ctx.on_cancel(None)
         try:
             result = wh.execute(
                 job["sql"],
