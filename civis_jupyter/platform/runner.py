@@ -285,9 +285,9 @@ class Runner:
     ----------
     platform : object
         The platform. Used attributes: ``data_dir`` (a Path), ``execute``
-        (bool, default True), ``endpoint`` (str) and, for command runs,
-        ``mint_run_key(user_id, run_id) -> str`` and ``revoke_run_key(key)``
-        when present.
+        (bool, default True), ``endpoint`` (str) and, for command runs, its
+        ``store`` (``create_key``/``revoke_token``) to give each run its own
+        key, or ``mint_run_key(user_id, run_id)``/``revoke_run_key(key)`` hooks.
     """
 
     def __init__(self, platform: Any):
@@ -728,6 +728,28 @@ def _kill_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> Non
         os.killpg(pgid, signal.SIGKILL)
 
 
+def _mint_key(platform: Any, user_id: int | None, run_id: int) -> str | None:
+    """A fresh API key for the run's user, scoped to the run."""
+    hook = getattr(platform, "mint_run_key", None)
+    if hook is not None:
+        return hook(user_id, run_id)
+    store = getattr(platform, "store", None)
+    if store is None or user_id is None:
+        return None
+    token, _record = store.create_key(user_id, f"run {run_id}", run_id=run_id)
+    return token
+
+
+def _revoke_key(platform: Any, key: str) -> None:
+    hook = getattr(platform, "revoke_run_key", None)
+    if hook is not None:
+        hook(key)
+        return
+    store = getattr(platform, "store", None)
+    if store is not None:
+        store.revoke_token(key)
+
+
 def command_executor(
     command: str,
     env: Mapping[str, str] | None = None,
@@ -760,10 +782,7 @@ def command_executor(
         work.mkdir(parents=True, exist_ok=True)
         bin_dir = ctx.run_dir / "bin"
         _write_shim(bin_dir)
-        key = None
-        mint = getattr(platform, "mint_run_key", None)
-        if mint is not None:
-            key = mint(ctx.user_id, ctx.run_id)
+        key = _mint_key(platform, ctx.user_id, ctx.run_id)
         full_env = dict(os.environ)
         full_env.pop("CIVIS_API_KEY", None)
         full_env.update(env or {})
@@ -788,9 +807,8 @@ def command_executor(
         try:
             _run_process(ctx, [shell, "-c", str(command)], work, full_env)
         finally:
-            revoke = getattr(platform, "revoke_run_key", None)
-            if key and revoke is not None:
-                revoke(key)
+            if key:
+                _revoke_key(platform, key)
 
     return execute
 

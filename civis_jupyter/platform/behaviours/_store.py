@@ -66,16 +66,18 @@ def update(
     return _store(platform).update(kind, int(obj_id), fields, user)
 
 
-def objects(platform: Any, user: dict[str, Any], kind: str) -> list[dict[str, Any]]:
-    """All objects of a kind the user may read."""
-    return list(_store(platform).list(kind, user))
+def objects(
+    platform: Any, user: dict[str, Any], kind: str, archived: bool | None = False
+) -> list[dict[str, Any]]:
+    """Objects of a kind the user may read (unarchived ones unless told)."""
+    return list(_store(platform).list(kind, user, archived=archived))
 
 
 def jobs(platform: Any, user: dict[str, Any], kinds: list[str]) -> list[tuple[str, dict[str, Any]]]:
     """All objects of the job kinds the user may read, as (kind, object)."""
     out = []
     for kind in kinds:
-        out.extend((kind, obj) for obj in objects(platform, user, kind))
+        out.extend((kind, obj) for obj in objects(platform, user, kind, archived=None))
     return out
 
 
@@ -102,8 +104,8 @@ def author_id(obj: dict[str, Any]) -> int | None:
     return obj.get("authorId")
 
 
-def permission(platform: Any, user: dict[str, Any], obj: dict[str, Any]) -> str:
-    """The user's permission level on an object (read, write or manage)."""
+def permission(platform: Any, user: dict[str, Any], obj: dict[str, Any]) -> str | None:
+    """The user's permission level on an object (read, write, manage or None)."""
     return _store(platform).permission_level(obj, user)
 
 
