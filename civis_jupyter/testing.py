@@ -63,7 +63,13 @@ def create_client_mock(local_api_spec: Any = None) -> mock.NonCallableMagicMock:
     return mock.create_autospec(stand_in, spec_set=True, instance=True)
 
 
-try:  # the fixtures of the embedded platform, for pytest's plugin loader
-    from .platform.pytest_plugin import *  # noqa: F403
-except ImportError:  # pragma: no cover - only while the platform is absent
-    pass
+# The fixtures of the embedded platform, for pytest's plugin loader.
+from .platform.pytest_plugin import (  # noqa: E402
+    civis_client,
+    civis_env,
+    civis_platform,
+    civis_user,
+    pytest_addoption,
+)
+
+__all__ += ["civis_client", "civis_env", "civis_platform", "civis_user", "pytest_addoption"]

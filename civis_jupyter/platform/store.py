@@ -359,6 +359,11 @@ class Store:
         row = self._row(obj["id"])
         return _short_user(self.user(row["author_id"])) if row and row["author_id"] else None
 
+    def transfer(self, obj_id: int, user_id: int) -> None:
+        """Make another user the author (owner) of an object."""
+        with self._tx() as con:
+            con.execute("UPDATE objects SET author_id = ? WHERE id = ?", (user_id, obj_id))
+
     # -- shares ------------------------------------------------------------------
     def share(self, obj_id: int, principal_kind: str, principal_id: int, level: str) -> None:
         """Grant a user or group a permission level on an object."""

@@ -1,0 +1,321 @@
+"""LocalPlatform: the embedded Civis Platform, started in a background thread."""
+
+from __future__ import annotations
+
+import asyncio
+import gzip
+import json
+import os
+import secrets
+import shutil
+import socket
+import tempfile
+import threading
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import tornado.httpserver
+import tornado.ioloop
+
+from ..api.spec import load_spec
+from .server import Faults, RateLimiter, Router, default_executor, make_app
+from .store import Store
+
+__all__ = ["DEFAULT_DATABASE", "LocalPlatform"]
+
+SURFACE = Path(__file__).with_name("surface.json.gz")
+#: Name of the database every platform has.
+DEFAULT_DATABASE = "local"
+DEFAULT_USER = "civis"
+
+
+class LocalPlatform:
+    """A local server that speaks the Civis API.
+
+    Parameters
+    ----------
+    data_dir : str or Path, optional
+        Where objects, files and warehouses live; a temporary directory
+        (removed on :meth:`stop`) by default. Reusing a directory keeps
+        everything across restarts.
+    seed : {'demo', None}, optional
+        ``"demo"`` loads the demo tables, a demo script and a template.
+    execute : bool, optional
+        Run scripts' commands as local processes (default ``True``).
+    faults : dict, optional
+        HTTP status -> probability of answering it instead of any request.
+    latency : float, optional
+        Seconds added to every request.
+    host : str, optional
+        Interface to bind (``127.0.0.1``).
+    port : int, optional
+        Port (0: any free port).
+    rate_limit : int, optional
+        Requests per key per 5 minutes (default 1000, as on Civis).
+
+    Examples
+    --------
+    >>> with LocalPlatform(seed="demo") as platform:  # doctest: +SKIP
+    ...     client = civis.APIClient(api_key=platform.api_key)
+    """
+
+    def __init__(
+        self,
+        data_dir: str | os.PathLike[str] | None = None,
+        seed: str | None = None,
+        execute: bool = True,
+        faults: Mapping[int, float] | None = None,
+        latency: float = 0.0,
+        host: str = "127.0.0.1",
+        port: int = 0,
+        rate_limit: int = 1000,
+    ):
+        if seed not in (None, "demo"):
+            raise ValueError(f"seed must be 'demo' or None, not {seed!r}")
+        self._own_dir = data_dir is None
+        self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="civis-"))
+        self.data_dir.mkdir(parents=True, exist_ok=True)
+        self.seed = seed
+        self.execute = execute
+        self.host = host
+        self.port = port
+        self.faults = Faults(faults, latency)
+        self.limiter = RateLimiter(rate_limit)
+        self.spec = load_spec(SURFACE)
+        self.spec_bytes = gzip.decompress(SURFACE.read_bytes())
+        self.router = Router(self.spec)
+        self.api_key: str = ""
+        self.endpoint: str = ""
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._thread: threading.Thread | None = None
+        self._server: tornado.httpserver.HTTPServer | None = None
+        self.store: Store | None = None
+
+    def __repr__(self) -> str:
+        state = self.endpoint or "stopped"
+        return f"<LocalPlatform {state} data_dir={str(self.data_dir)!r}>"
+
+    # -- lifecycle --------------------------------------------------------------
+    def start(self) -> LocalPlatform:
+        """Open the data directory and start serving.
+
+        Returns
+        -------
+        LocalPlatform
+            ``self``, now serving at :attr:`endpoint`.
+        """
+        from . import behaviours
+        from .blobs import Blobs, routes
+        from .runner import Runner
+        from .warehouse import Warehouses
+
+        behaviours.load_all()
+        self.store = Store(self.data_dir / "platform.sqlite3")
+        self.warehouses = Warehouses(self.data_dir / "warehouses")
+        self.blobs = Blobs(self.data_dir / "files", self._secret())
+        self.runner = Runner(self)
+        self.executor = default_executor()
+        sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        sock.bind((self.host, self.port))
+        sock.listen(512)
+        sock.setblocking(False)
+        self.port = sock.getsockname()[1]
+        self.endpoint = f"http://{self.host}:{self.port}/"
+        self._bootstrap()
+        self.runner.recover()
+        app = make_app(self, routes(self.blobs))
+        ready = threading.Event()
+        errors: list[BaseException] = []
+
+        def serve() -> None:
+            loop = asyncio.new_event_loop()
+            asyncio.set_event_loop(loop)
+            self._loop = loop
+            try:
+                self._server = tornado.httpserver.HTTPServer(
+                    app, max_buffer_size=2**31 - 1, max_body_size=2**31 - 1
+                )
+                self._server.add_sockets([sock])
+            except BaseException as exc:  # surfaced to the caller of start()
+                errors.append(exc)
+                ready.set()
+                return
+            ready.set()
+            loop.run_forever()
+            loop.close()
+
+        self._thread = threading.Thread(target=serve, name="civis-platform", daemon=True)
+        self._thread.start()
+        ready.wait()
+        if errors:
+            raise errors[0]
+        if self.seed == "demo" and not self._seeded():
+            from .seed import seed_demo
+
+            seed_demo(self)
+            self._mark_seeded()
+        return self
+
+    def stop(self) -> None:
+        """Stop serving, end live runs, close files; remove a temporary data dir."""
+        if self._loop is not None:
+            loop = self._loop
+            done = threading.Event()
+
+            def shut() -> None:
+                if self._server is not None:
+                    self._server.stop()
+                loop.stop()
+                done.set()
+
+            loop.call_soon_threadsafe(shut)
+            done.wait(10)
+            if self._thread is not None:
+                self._thread.join(10)
+            self._loop = None
+        if getattr(self, "runner", None) is not None:
+            self.runner.shutdown()
+        if getattr(self, "executor", None) is not None:
+            self.executor.shutdown(wait=False, cancel_futures=True)
+        if getattr(self, "warehouses", None) is not None:
+            self.warehouses.close()
+        if self.store is not None:
+            self.store.close()
+            self.store = None
+        self.endpoint = ""
+        if self._own_dir:
+            shutil.rmtree(self.data_dir, ignore_errors=True)
+
+    def __enter__(self) -> LocalPlatform:
+        return self.start()
+
+    def __exit__(self, *exc: Any) -> None:
+        self.stop()
+
+    # -- identity -----------------------------------------------------------------
+    def _secret(self) -> bytes:
+        path = self.data_dir / "secret.key"
+        if not path.exists():
+            path.write_bytes(secrets.token_bytes(32))
+            path.chmod(0o600)
+        return path.read_bytes()
+
+    def _meta(self) -> dict[str, Any]:
+        path = self.data_dir / "platform.json"
+        return json.loads(path.read_text()) if path.exists() else {}
+
+    def _save_meta(self, meta: dict[str, Any]) -> None:
+        path = self.data_dir / "platform.json"
+        path.write_text(json.dumps(meta))
+        path.chmod(0o600)
+
+    def _bootstrap(self) -> None:
+        """Create the first user, its key and the default database once."""
+        assert self.store is not None
+        meta = self._meta()
+        if meta.get("api_key") and self.store.user_for_token(meta["api_key"]):
+            self.api_key = meta["api_key"]
+            self.default_database_id = int(meta["default_database_id"])
+            return
+        admin = self.store.create_user(DEFAULT_USER, "Civis Local", admin=True)
+        database = self.store.create(
+            "databases",
+            {
+                "name": DEFAULT_DATABASE,
+                "adapter": "duckdb",
+                "clusterIdentifier": "local",
+                "host": "localhost",
+                "port": None,
+                "databaseName": DEFAULT_DATABASE,
+                "managed": True,
+            },
+            admin,
+            public=True,
+        )
+        self.default_database_id = database["id"]
+        self._credential_for(admin)
+        token, _ = self.store.create_key(admin["id"], "default")
+        self.api_key = token
+        self._save_meta({**meta, "api_key": token, "default_database_id": database["id"]})
+
+    def _credential_for(self, user: dict[str, Any]) -> dict[str, Any]:
+        assert self.store is not None
+        return self.store.create(
+            "credentials",
+            {
+                "name": f"{user['username']} ({DEFAULT_DATABASE})",
+                "type": "Database",
+                "username": user["username"],
+                "remoteHostId": self.default_database_id,
+                "remoteHostName": DEFAULT_DATABASE,
+                "default": True,
+                "owner": user["username"],
+                "state": None,
+            },
+            user,
+        )
+
+    def create_user(self, username: str, name: str | None = None, admin: bool = False) -> str:
+        """Create a user with a default database credential; return its API key.
+
+        Parameters
+        ----------
+        username : str
+        name : str, optional
+        admin : bool, optional
+
+        Returns
+        -------
+        str
+            The new user's API key.
+        """
+        if self.store is None:
+            raise RuntimeError("start the platform first")
+        user = self.store.create_user(username, name, admin=admin)
+        self._credential_for(user)
+        token, _ = self.store.create_key(user["id"], "default")
+        return token
+
+    def reset(self) -> None:
+        """Forget everything but the first user, its key and the default database.
+
+        Runs are ended, objects, files and tables removed, rate-limit counts
+        cleared; demo data is loaded again if the platform was seeded.
+        """
+        if self.store is None:
+            raise RuntimeError("start the platform first")
+        from .runner import Runner
+        from .warehouse import Warehouses
+
+        self.runner.shutdown()
+        for name in ("runs.sqlite3", "runs.sqlite3-wal", "runs.sqlite3-shm"):
+            (self.data_dir / name).unlink(missing_ok=True)
+        shutil.rmtree(self.data_dir / "runs", ignore_errors=True)
+        self.runner = Runner(self)
+        self.warehouses.close()
+        shutil.rmtree(self.data_dir / "warehouses", ignore_errors=True)
+        self.warehouses = Warehouses(self.data_dir / "warehouses")
+        files = self.data_dir / "files"
+        for child in files.iterdir() if files.exists() else ():
+            shutil.rmtree(child) if child.is_dir() else child.unlink()
+        self.store.wipe()
+        (self.data_dir / "platform.json").unlink(missing_ok=True)
+        self._bootstrap()
+        self.limiter.reset()
+        if self.seed == "demo":
+            from .seed import seed_demo
+
+            seed_demo(self)
+            self._mark_seeded()
+
+    def _seeded(self) -> bool:
+        return bool(self._meta().get("seeded"))
+
+    def _mark_seeded(self) -> None:
+        self._save_meta({**self._meta(), "seeded": True})
+
+    def env(self) -> dict[str, str]:
+        """``CIVIS_API_ENDPOINT`` and ``CIVIS_API_KEY`` for this platform."""
+        return {"CIVIS_API_ENDPOINT": self.endpoint, "CIVIS_API_KEY": self.api_key}
