@@ -277,9 +277,7 @@ class Blobs:
         missing = [i + 1 for i, p in enumerate(paths) if not p.is_file()]
         if missing:
             shown = ", ".join(map(str, missing[:10]))
-            raise BlobError(
-                f"file {file_id}: part(s) {shown} of {num_parts} were not uploaded"
-            )
+            raise BlobError(f"file {file_id}: part(s) {shown} of {num_parts} were not uploaded")
         with self.writer(file_id) as out:
             for p in paths:
                 with open(p, "rb") as src:
@@ -302,9 +300,7 @@ class Blobs:
             raise BlobAccessError("AccessDenied", "Invalid expiry") from None
         expected = self._sign(*fields, deadline)
         if not hmac.compare_digest(expected, str(signature)):
-            raise BlobAccessError(
-                "SignatureDoesNotMatch", "The request signature does not match"
-            )
+            raise BlobAccessError("SignatureDoesNotMatch", "The request signature does not match")
         if time.time() > deadline:
             raise BlobAccessError("AccessDenied", "Request has expired")
 
@@ -358,9 +354,7 @@ class Blobs:
             fields.get("signature"),
         )
         if not key or not policy or not sig:
-            raise BlobAccessError(
-                "AccessDenied", "key, policy and signature fields are required"
-            )
+            raise BlobAccessError("AccessDenied", "key, policy and signature fields are required")
         if not hmac.compare_digest(self._sign("post", key, policy), sig):
             raise BlobAccessError(
                 "SignatureDoesNotMatch", "The upload policy signature does not match"
@@ -400,9 +394,7 @@ class Blobs:
         for part in range(int(num_parts)):
             sig = self._sign("put", int(file_id), part, deadline)
             query = urllib.parse.urlencode({"expires": deadline, "signature": sig})
-            urls.append(
-                _join(base_url, f"{BLOB_PREFIX}/parts/{int(file_id)}/{part}?{query}")
-            )
+            urls.append(_join(base_url, f"{BLOB_PREFIX}/parts/{int(file_id)}/{part}?{query}"))
         return urls
 
     def check_part(
@@ -621,9 +613,7 @@ class UploadHandler(_BlobHandler):
         if not ctype.startswith("multipart/form-data") or not match:
             self._parser = None
             return
-        self._parser = _MultipartFormParser(
-            match.group(1).encode("latin-1"), self._start_file
-        )
+        self._parser = _MultipartFormParser(match.group(1).encode("latin-1"), self._start_file)
 
     def _start_file(self, fields: dict[str, str]) -> IO[bytes] | None:
         try:

@@ -43,9 +43,7 @@ def read_gzip_csv(path: Path, delimiter: str = ",") -> list[list[str]]:
 
 
 def test_execute_runs_several_statements_and_returns_the_last_result(wh):
-    res = wh.execute(
-        "CREATE TABLE t (a INT); INSERT INTO t VALUES (1),(2); SELECT a FROM t"
-    )
+    res = wh.execute("CREATE TABLE t (a INT); INSERT INTO t VALUES (1),(2); SELECT a FROM t")
     assert [c.name for c in res.columns] == ["a"]
     assert res.columns[0].sql_type == "integer"
     assert res.rows == [(1,), (2,)]
@@ -129,9 +127,7 @@ def test_export_settings_header_delimiter_prefix_and_no_compression(wh, tmp_path
             "filenamePrefix": "people",
         }
     )
-    res = wh.export_csv(
-        "SELECT id, name FROM people WHERE id < 3 ORDER BY id", tmp_path, settings
-    )
+    res = wh.export_csv("SELECT id, name FROM people WHERE id < 3 ORDER BY id", tmp_path, settings)
     assert res.paths[0].name == "people.csv"
     assert res.paths[0].read_text() == "1|ann\n2|\n"
 
@@ -168,9 +164,7 @@ def test_bad_csv_settings_are_rejected():
 
 
 def test_catalogue_lists_schemas_tables_columns_and_counts(wh):
-    wh.execute(
-        "CREATE SCHEMA scratch; CREATE VIEW scratch.v AS SELECT id FROM public.people"
-    )
+    wh.execute("CREATE SCHEMA scratch; CREATE VIEW scratch.v AS SELECT id FROM public.people")
     assert wh.schemas() == ["public", "scratch"]
     tables = {(t.schema, t.name): t for t in wh.tables()}
     people = tables[("public", "people")]

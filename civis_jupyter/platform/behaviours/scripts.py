@@ -475,3 +475,75 @@ register_job_kind(
 register_job_kind(
     JobKind(CUSTOM, "JobTypes::CustomScript", "customId", _custom_executor, "script/custom")
 )
+
+
+# -- /scripts over every script kind --------------------------------------------------------
+
+_SCRIPT_TYPES = {
+    "scripts/containers": ("script/containers", "containers"),
+    "scripts/python3": ("script/python3", "python3"),
+    "scripts/custom": ("script/custom", "custom"),
+    "scripts/sql": ("script/sql", "sql"),
+}
+
+
+def _any_script(req: Request) -> tuple[str, dict[str, Any]]:
+    obj_id = req.path_params["id"]
+    kind = req.platform.store.kind_of(int(obj_id))
+    if kind not in _SCRIPT_TYPES:
+        raise ApiError(404, f"script {obj_id} not found", "not_found")
+    return kind, store.fetch(req.platform, req.user, kind, obj_id)
+
+
+@handles("get", "scripts")
+def list_scripts(req: Request) -> Reply:
+    from ._common import paginate
+
+    q = req.query
+    types = {t.strip() for t in str(q.get("type") or "").split(",") if t.strip()}
+    statuses = {s.strip() for s in str(q.get("status") or "").split(",") if s.strip()}
+    authors = {int(a) for a in str(q.get("author") or "").split(",") if a.strip().isdigit()}
+    hidden = str(q.get("hidden", "false")).lower() == "true"
+    archived = str(q.get("archived") or "false").lower()
+    rows = []
+    for kind, (script_type, short) in _SCRIPT_TYPES.items():
+        if types and short not in types:
+            continue
+        for obj in store.objects(req.platform, req.user, kind, archived=None):
+            if bool(obj.get("hidden")) != hidden:
+                continue
+            if archived != "all" and bool(obj.get("archived")) != (archived == "true"):
+                continue
+            if q.get("category") and obj.get("category", "script") != q["category"]:
+                continue
+            if authors and store.author_id(obj) not in authors:
+                continue
+            rec = script_record(req, kind, obj, script_type)
+            if statuses and rec["state"] not in statuses:
+                continue
+            rows.append(rec)
+    return paginate(
+        req,
+        shape(req, rows),
+        default_limit=20,
+        max_limit=50,
+        order_keys={
+            "updated_at": lambda s: (s["updatedAt"] or "", s["id"]),
+            "name": lambda s: s["name"] or "",
+            "created_at": lambda s: (s["createdAt"] or "", s["id"]),
+            "last_run.updated_at": lambda s: (
+                (s["lastRun"] or {}).get("finishedAt")
+                or (s["lastRun"] or {}).get("createdAt")
+                or "",
+                s["id"],
+            ),
+        },
+        default_order="updated_at",
+        default_dir="desc",
+    )
+
+
+@handles("get", "scripts/{id}")
+def get_script(req: Request) -> Reply:
+    kind, obj = _any_script(req)
+    return Reply(shape(req, script_record(req, kind, obj, _SCRIPT_TYPES[kind][0])))

@@ -376,3 +376,51 @@ register_job_kind(
         run_extra=_sql_run_extra,
     )
 )
+
+
+@handles("get", "queries")
+def list_queries(req: Request) -> Reply:
+    from ._common import paginate
+
+    q = req.query
+    db_id = int_param(q.get("database_id"), "database_id")
+    cred_id = int_param(q.get("credential_id"), "credential_id")
+    author_id = int_param(q.get("author_id"), "author_id")
+    states = q.get("state") or []
+    states = set(states if isinstance(states, list) else str(states).split(","))
+    hidden = str(q.get("hidden", "false")).lower() == "true"
+    archived = str(q.get("archived") or "false").lower()
+    text = str(q.get("query") or "").lower().replace("*", "")
+    exclude = str(q.get("exclude_results", "false")).lower() == "true"
+    rows = []
+    for obj in store.objects(req.platform, req.user, QUERIES, archived=None):
+        if bool(obj.get("hidden")) != hidden:
+            continue
+        if archived != "all" and bool(obj.get("archived")) != (archived == "true"):
+            continue
+        if db_id is not None and obj.get("database") != db_id:
+            continue
+        if cred_id is not None and obj.get("credential") != cred_id:
+            continue
+        if author_id is not None and store.author_id(obj) != author_id:
+            continue
+        if text and text not in str(obj.get("sql", "")).lower():
+            continue
+        rec = query_record(req, obj)
+        if states and rec["state"] not in states:
+            continue
+        if exclude:
+            rec["resultRows"] = rec["resultColumns"] = None
+        rows.append(rec)
+    return paginate(
+        req,
+        shape(req, rows),
+        default_limit=20,
+        max_limit=50,
+        order_keys={
+            "created_at": lambda r: (r["createdAt"] or "", r["id"]),
+            "started_at": lambda r: (r["startedAt"] or "", r["id"]),
+        },
+        default_order="created_at",
+        default_dir="desc",
+    )
