@@ -14,6 +14,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+from ..api.naming import ARRAY_RESPONSE_PATHS
 from .api import ApiError, Reply, Request
 from .behaviours._common import paginate, shape
 
@@ -258,7 +259,7 @@ def handle(req: Request) -> Reply:
     verb = op.verb
     if pattern == "collection":
         if verb == "get":
-            if op.response_is_array or req.operation.paginated:
+            if op.response_is_array or op.paginated or op.path in ARRAY_RESPONSE_PATHS:
                 return _list(req, target)
             return Reply(body=shape(req, {}))
         if verb == "post":

@@ -126,3 +126,23 @@ def revoke_key(req: Request) -> Reply:
     key = _key(req)
     req.platform.store.revoke_key(key["id"])
     return Reply(body=shape(req, _key_view(req.platform.store.key(key["id"]))))
+
+
+#: Credential types the platform knows.
+CREDENTIAL_TYPES = [
+    "Amazon Web Services S3",
+    "BSD::API",
+    "CASS/NCOA PAF",
+    "Custom",
+    "Database",
+    "Google",
+    "Github",
+    "Salesforce User",
+    "Salesforce Client",
+    "TableauUser",
+]
+
+
+@handles("get", "credentials/types")
+def credential_types(req: Request) -> Reply:
+    return Reply(body=[shape(req, {"types": CREDENTIAL_TYPES})])
