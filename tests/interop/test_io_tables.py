@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import csv
 import gzip
+import io
 
 import pandas as pd
 import pytest
+import requests
 
 civis = pytest.importorskip("civis")
 
@@ -255,3 +257,23 @@ def test_missing_table_is_404(client, database):
     assert info.value.status_code == 404
     schemas = {s.schema for s in client.databases.list_schemas(db_id)}
     assert {"public", "scratch"} <= schemas
+
+
+def test_civis_to_multifile_csv_manifest_lists_downloadable_parts(client, database):
+    manifest = civis.io.civis_to_multifile_csv(
+        "SELECT n, 'row ' || n AS label FROM range(2000) t(n) ORDER BY n",
+        database,
+        client=client,
+        delimiter=",",
+        max_file_size=4000,
+        polling_interval=FAST,
+    )
+    assert manifest["header"] == ["n", "label"]
+    assert manifest["compression"] == "none" and len(manifest["entries"]) > 1
+    rows = []
+    for entry in manifest["entries"]:
+        text = requests.get(entry["url_signed"], timeout=30).text
+        part = list(csv.reader(io.StringIO(text)))
+        assert part[0] == ["n", "label"]
+        rows += part[1:]
+    assert [int(r[0]) for r in rows] == list(range(2000))

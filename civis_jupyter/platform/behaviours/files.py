@@ -90,8 +90,8 @@ def _name(req: Request) -> str:
     name = body_get(req, "name")
     if not isinstance(name, str) or not name.strip():
         raise ApiError(400, "name is required and must be a non-empty string")
-    if "/" in name or len(name) > 1024:
-        raise ApiError(400, "name must not contain '/' and be at most 1024 characters")
+    if len(name) > 1024:
+        raise ApiError(400, "name must be at most 1024 characters")
     return name
 
 
