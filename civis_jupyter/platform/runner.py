@@ -297,6 +297,8 @@ class Runner:
         self._live: dict[int, _Live] = {}
         self._lock = threading.RLock()
         self._closed = False
+        #: Callables ``(run_id, state)`` told of every state change (long polls).
+        self.listeners: list[Callable[[int, str], None]] = []
 
     def __repr__(self) -> str:
         return f"Runner({str(self.data_dir)!r}, live={len(self._live)})"
@@ -434,6 +436,8 @@ class Runner:
                     "UPDATE runs SET state = ?, finished_at = ?, error = ? WHERE id = ?",
                     (state, now, error, run_id),
                 )
+        for listener in list(self.listeners):
+            listener(run_id, state)
         return True
 
     def get(self, run_id: int) -> dict[str, Any] | None:
