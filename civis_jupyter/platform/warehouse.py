@@ -824,13 +824,25 @@ class Warehouse:
         compression: str | None,
         escaped: bool,
     ) -> str:
+        """A subquery reading a CSV file as the target table's columns.
+
+        Fields are read as text (quoted empty fields stay empty strings) and
+        cast to each column's type; for non-text columns an empty field, quoted
+        or not, is NULL.
+        """
         if not path.exists():
             raise WarehouseError(f"source file {path.name} is missing")
         comp = compression if compression in ("gzip", "none") else None
         if comp is None or comp == "none":
             comp = "gzip" if _is_gzip(path) else "none"
-        spec = ", ".join(f"{_literal(n)}: {_literal(t)}" for n, t in columns)
-        return (
+        spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns)))
+        select = ", ".join(
+            f"c{i} AS {quote_identifier(n)}"
+            if t.upper() == "VARCHAR"
+            else f"CAST(NULLIF(c{i}, '') AS {t}) AS {quote_identifier(n)}"
+            for i, (n, t) in enumerate(columns)
+        )
+        reader = (
             f"read_csv({_literal(_ensure_ascii_path(path))}, "
             f"compression={_literal(comp)}, "
             f"delim={_literal(DELIMITERS[column_delimiter])}, quote='\"', "
@@ -839,6 +851,7 @@ class Warehouse:
             "auto_detect=false, allow_quoted_nulls=false, null_padding=false, "
             "strict_mode=true)"
         )
+        return f"(SELECT {select} FROM {reader})"
 
 
 def _ddl_type(sql_type: str) -> str:

@@ -284,3 +284,22 @@ def test_closed_warehouse_refuses_work(tmp_path):
 def test_csv_text_helper_is_consistent():
     # guard for the fixture text used above: three data rows, one with a newline
     assert len(list(csv.reader(io.StringIO(CSV_TEXT)))) == 4
+
+
+def test_quoted_empty_field_is_null_for_non_text_columns(wh, tmp_path):
+    # pandas writes a lone empty field as "" (so the line is not blank)
+    src = tmp_path / "single.csv"
+    src.write_text('a\n1.5\n""\ninf\n-inf\n')
+    wh.load_csv([src], "public", "floats")
+    rows = wh.execute("SELECT a FROM floats").rows
+    assert rows[0] == (1.5,) and rows[1] == (None,)
+    assert rows[2][0] == float("inf") and rows[3][0] == float("-inf")
+    flags = tmp_path / "flags.csv"
+    flags.write_text('f\nTrue\nFalse\n""\n')
+    wh.load_csv([flags], "public", "flags")
+    assert wh.execute("SELECT f FROM flags").rows == [(True,), (False,), (None,)]
+    text = tmp_path / "text.csv"
+    text.write_text('t\n""\n\nx\n')
+    wh.load_csv([text], "public", "texts", table_columns=[Column("t", "VARCHAR")])
+    # a blank line in a one-column file is a NULL row
+    assert wh.execute("SELECT t FROM texts").rows == [("",), (None,), ("x",)]
