@@ -418,8 +418,8 @@ class Runner:
         """
         with self._lock, self._db.tx() as con:
             row = con.execute("SELECT state FROM runs WHERE id = ?", (run_id,)).fetchone()
-            if row is None:
-                raise KeyError(run_id)
+            if row is None:  # forgotten by clear()
+                return False
             current = row["state"]
             if current in DONE_STATES:
                 return False
@@ -437,7 +437,10 @@ class Runner:
                     (state, now, error, run_id),
                 )
         for listener in list(self.listeners):
-            listener(run_id, state)
+            try:
+                listener(run_id, state)
+            except Exception:  # a listener's bug must not break the run
+                traceback.print_exc()
         return True
 
     def get(self, run_id: int) -> dict[str, Any] | None:
@@ -678,6 +681,28 @@ class Runner:
                 (iso_now(), *live),
             )
             return cur.rowcount
+
+    def clear(self, timeout: float = KILL_GRACE + 5) -> None:
+        """Kill live runs and forget every run, log line and output (a reset).
+
+        Parameters
+        ----------
+        timeout : float
+            Seconds to wait for live runs to stop.
+        """
+        with self._lock:
+            lives = list(self._live.values())
+        for live in lives:
+            live.ctx.cancelled.set()
+            kill = live.ctx._kill
+            if kill is not None:
+                threading.Thread(target=kill, daemon=True).start()
+        deadline = time.monotonic() + timeout
+        for live in lives:
+            live.done.wait(max(0.0, deadline - time.monotonic()))
+        with self._lock, self._db.tx() as con:
+            for table in ("runs", "logs", "outputs"):
+                con.execute(f"DELETE FROM {table}")
 
     def shutdown(self, timeout: float = KILL_GRACE + 5) -> None:
         """Stop: live runs are killed and failed; the database is closed."""

@@ -278,3 +278,26 @@ def test_last_runs_and_detail(runner):
     assert last[40]["output"] == [1] and last[41]["id"] == b["id"]
     assert runner.last_run(40)["id"] == a["id"]
     assert runner.last_run(42) is None
+
+
+def test_listeners_hear_every_state_change_and_cannot_break_runs(runner):
+    heard = []
+
+    def broken(run_id, state):
+        raise RuntimeError("listener bug")
+
+    runner.listeners.extend([lambda run_id, state: heard.append((run_id, state)), broken])
+    run = runner.wait(runner.start(50, "sql", lambda ctx: None)["id"], TIMEOUT)
+    assert run["state"] == "succeeded"
+    assert heard == [(run["id"], "running"), (run["id"], "succeeded")]
+
+
+def test_clear_kills_live_runs_and_forgets_everything(runner):
+    done = runner.wait(runner.start(60, "sql", lambda ctx: ctx.log("x"))["id"], TIMEOUT)
+    live = runner.start(61, "containers", command_executor("echo up; sleep 300"))
+    wait_for(lambda: "up" in messages(runner, live["id"]), what="start")
+    runner.clear()
+    assert runner.get(done["id"]) is None and runner.get(live["id"]) is None
+    assert runner.logs(done["id"]) == ([], None)
+    again = runner.wait(runner.start(61, "sql", lambda ctx: None)["id"], TIMEOUT)
+    assert again["state"] == "succeeded" and again["id"] > live["id"]
