@@ -142,3 +142,11 @@ def test_sql_script_run_output_is_a_downloadable_gzip_csv(client, database):
     body = gzip.decompress(requests.get(out.path, timeout=30).content)
     assert body == b"answer\n42\n"
     assert client.files.get(out.file_id).file_size > 0
+
+
+def test_jobs_resolve_kinds_the_platform_does_not_execute(client):
+    imp = client.imports.post("sync", "Dbsync", False)
+    assert client.jobs.get(imp.id).type == "JobTypes::Import"
+    fut = civis.utils.run_job(imp.id, client=client, polling_interval=FAST)
+    with pytest.raises(CivisJobFailure, match="does not execute imports runs"):
+        fut.result(timeout=60)

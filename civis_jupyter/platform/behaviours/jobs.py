@@ -31,6 +31,7 @@ from ._common import (
     int_param,
     is_live,
     paginate,
+    register_job_kind,
     run_summary,
     shape,
 )
@@ -98,6 +99,36 @@ _RUN_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
         ("get", "/{run_id}/outputs"),
     ),
 }
+
+
+#: Kinds with runs that the local platform records but does not execute.
+_NOT_EXECUTED = {
+    "enhancements/cass-ncoa": "JobTypes::CassNcoa",
+    "enhancements/civis-data-match": "JobTypes::CivisDataMatch",
+    "enhancements/geocode": "JobTypes::Geocode",
+    "enhancements/identity-resolution": "JobTypes::IdentityResolution",
+    "exports/files/csv": "JobTypes::CsvExport",
+    "imports": "JobTypes::Import",
+    "imports/files": "JobTypes::UrlImport",
+    "media/optimizations": "JobTypes::MediaOptimization",
+    "scripts/dbt": "JobTypes::Dbt",
+    "scripts/javascript": "JobTypes::JavaScript",
+    "scripts/r": "JobTypes::RDocker",
+}
+
+
+def _not_executed(kind: str) -> Callable[[Request, dict[str, Any]], Any]:
+    def executor(_req: Request, _job: dict[str, Any]) -> Callable[[Any], None]:
+        def run(_ctx: Any) -> None:
+            raise RuntimeError(f"the local platform does not execute {kind} runs")
+
+        return run
+
+    return executor
+
+
+for _kind_name, _job_type in _NOT_EXECUTED.items():
+    register_job_kind(JobKind(_kind_name, _job_type, None, _not_executed(_kind_name)))
 
 
 # -- lookups -----------------------------------------------------------------------------
