@@ -736,7 +736,8 @@ def _write_shim(bin_dir: Path) -> None:
     shim.write_text(
         "#!/bin/sh\n"
         "# The civis command inside platform runs: this package's CLI.\n"
-        f'exec "{sys.executable}" -m civis_jupyter.cli "$@"\n'
+        f'exec "{sys.executable}" -c "import sys; from civis_jupyter.cli import main; '
+        'sys.exit(main())" "$@"\n'
     )
     shim.chmod(0o755)
 

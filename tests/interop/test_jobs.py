@@ -150,3 +150,15 @@ def test_jobs_resolve_kinds_the_platform_does_not_execute(client):
     fut = civis.utils.run_job(imp.id, client=client, polling_interval=FAST)
     with pytest.raises(CivisJobFailure, match="does not execute imports runs"):
         fut.result(timeout=60)
+
+
+def test_civis_command_inside_a_run_downloads_a_file(client):
+    cli = pytest.importorskip("civis_jupyter.cli")
+    if not hasattr(cli, "main"):
+        pytest.skip("the civis-jupyter CLI is not available yet")
+    file_id = civis.io.file_to_civis(io.BytesIO(b"payload for the run"), "in.txt", client=client)
+    job = container(client, f"civis files download {file_id} got.txt && cat got.txt")
+    fut = civis.utils.run_job(job.id, client=client, polling_interval=FAST)
+    assert fut.result(timeout=120).state == "succeeded"
+    messages = [e["message"] for e in civis.utils.job_logs(job.id, fut.run_id, client=client)]
+    assert "payload for the run" in messages

@@ -176,7 +176,7 @@ def test_command_environment_shim_and_working_directory(runner, platform):
     assert out[1] == f"key=run-key-{rid}"
     assert out[2].endswith(f"runs/{rid}/work")
     assert out[3].endswith(f"runs/{rid}/bin/civis")
-    assert any("-m civis_jupyter.cli" in line for line in out[4:])
+    assert any("from civis_jupyter.cli import main" in line for line in out[4:])
     assert platform.keys == set()  # the run's key is revoked when it ends
 
 
