@@ -7,12 +7,13 @@ concurrently (there is no process-wide lock).
 
 from __future__ import annotations
 
+import contextlib
 import email.utils
 import os
 import platform
 import threading
 import time
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from typing import Any
 
 import requests
@@ -222,6 +223,7 @@ class Transport:
         *,
         stream: bool = False,
         raise_for_status: bool = True,
+        headers: Mapping[str, str] | None = None,
     ) -> requests.Response:
         """Send a request with retries and return the (successful) response.
 
@@ -239,6 +241,9 @@ class Transport:
             Stream the response body.
         raise_for_status : bool, optional
             Raise :class:`CivisAPIError` for error responses (default).
+        headers : Mapping, optional
+            Extra headers for this request (added to those of
+            :meth:`extra_headers` for the calling thread).
 
         Returns
         -------
@@ -258,7 +263,7 @@ class Transport:
             url,
             params=encode_params(params),
             json=json,
-            headers=self._headers,
+            headers={**self._headers, **self.thread_headers(), **(headers or {})},
             auth=self._auth,
         )
         prepared = self._session.prepare_request(request)
@@ -273,6 +278,26 @@ class Transport:
                 ) from CivisAPIError(response)
             raise CivisAPIError(response)
         return response
+
+    def thread_headers(self) -> dict[str, str]:
+        """Headers added to every request made by the calling thread."""
+        return getattr(self._local, "headers", None) or {}
+
+    @contextlib.contextmanager
+    def extra_headers(self, headers: Mapping[str, str]) -> Iterator[None]:
+        """Add headers to the calling thread's requests inside a ``with`` block.
+
+        Parameters
+        ----------
+        headers : Mapping
+            E.g. ``{"Prefer": "wait=5"}``.
+        """
+        previous = self.thread_headers()
+        self._local.headers = {**previous, **headers}
+        try:
+            yield
+        finally:
+            self._local.headers = previous
 
     def close(self) -> None:
         """Close the connection pool."""

@@ -19,7 +19,7 @@ import tornado.httpserver
 import tornado.ioloop
 
 from ..api.spec import load_spec
-from .server import Faults, RateLimiter, Router, default_executor, make_app
+from .server import Faults, RateLimiter, Router, RunEvents, default_executor, make_app
 from .store import Store
 
 __all__ = ["DEFAULT_DATABASE", "LocalPlatform"]
@@ -115,6 +115,8 @@ class LocalPlatform:
         self.warehouses = Warehouses(self.data_dir / "warehouses")
         self.blobs = Blobs(self.data_dir / "files", self._secret())
         self.runner = Runner(self)
+        self.run_events = RunEvents()
+        self.runner.listeners.append(self.run_events.notify)
         self.executor = default_executor()
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -133,6 +135,7 @@ class LocalPlatform:
             loop = asyncio.new_event_loop()
             asyncio.set_event_loop(loop)
             self._loop = loop
+            self.run_events.bind(loop)
             try:
                 self._server = tornado.httpserver.HTTPServer(
                     app, max_buffer_size=2**31 - 1, max_body_size=2**31 - 1
@@ -294,6 +297,7 @@ class LocalPlatform:
             (self.data_dir / name).unlink(missing_ok=True)
         shutil.rmtree(self.data_dir / "runs", ignore_errors=True)
         self.runner = Runner(self)
+        self.runner.listeners.append(self.run_events.notify)
         self.warehouses.close()
         shutil.rmtree(self.data_dir / "warehouses", ignore_errors=True)
         self.warehouses = Warehouses(self.data_dir / "warehouses")

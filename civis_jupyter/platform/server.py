@@ -28,7 +28,15 @@ from ..api.spec import ApiSpec, Operation
 from . import generic
 from .api import ApiError, Reply, Request, handler_for
 
-__all__ = ["PRESERVE_KEYS", "RateLimiter", "Router", "make_app", "snake_to_camel"]
+__all__ = [
+    "PRESERVE_KEYS",
+    "RateLimiter",
+    "Router",
+    "RunEvents",
+    "make_app",
+    "prefer_wait",
+    "snake_to_camel",
+]
 
 #: Body keys whose nested keys are the user's own and keep their case.
 PRESERVE_KEYS = frozenset({"arguments", "environmentVariables", "value"})
@@ -139,6 +147,66 @@ class Router:
                 value = int(value)
             params[name] = value
         return params
+
+
+LIVE_STATES = frozenset({"queued", "running", "pending", "scheduled"})
+MAX_WAIT = 30.0
+
+
+def prefer_wait(header: str | None) -> float:
+    """Seconds asked for by ``Prefer: wait=N`` (RFC 7240), capped; 0 if none."""
+    for part in (header or "").split(","):
+        name, _, value = part.strip().partition("=")
+        if name.strip().lower() == "wait":
+            try:
+                return max(0.0, min(float(value.strip()), MAX_WAIT))
+            except ValueError:
+                return 0.0
+    return 0.0
+
+
+def run_etag(body: dict[str, Any]) -> str:
+    """A tag that changes whenever a run's state or timings change."""
+    picked = [body.get(k) for k in ("id", "state", "startedAt", "finishedAt", "error")]
+    return '"' + hashlib.sha1(json.dumps(picked, default=str).encode()).hexdigest()[:16] + '"'
+
+
+def _is_live(body: Any) -> bool:
+    return isinstance(body, dict) and body.get("state") in LIVE_STATES
+
+
+class RunEvents:
+    """Wakes long polls when any run changes state (lives on the server's loop)."""
+
+    def __init__(self) -> None:
+        self.generation = 0
+        self._event: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+
+    def bind(self, loop: asyncio.AbstractEventLoop) -> None:
+        """Attach to the server's event loop."""
+        self._loop = loop
+        self._event = asyncio.Event()
+
+    def notify(self, *_: Any) -> None:
+        """Called from any thread when a run changes state."""
+        if self._loop is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self._fire)
+
+    def _fire(self) -> None:
+        self.generation += 1
+        if self._event is not None:
+            self._event.set()
+            self._event = asyncio.Event()
+
+    async def wait(self, generation: int, timeout: float) -> None:
+        """Wait until a change after ``generation``, or ``timeout`` seconds."""
+        if self.generation != generation or self._event is None:
+            return
+        try:
+            await asyncio.wait_for(self._event.wait(), timeout)
+        except asyncio.TimeoutError:
+            pass
 
 
 class RateLimiter:
@@ -333,7 +401,22 @@ class ApiHandler(tornado.web.RequestHandler):
             req = self._request(op, path_params, user)
             run = handler_for(op.verb, op.path) or generic.handle
             loop = asyncio.get_running_loop()
-            reply = await loop.run_in_executor(platform.executor, run, req)
+            wait = prefer_wait(self.request.headers.get("Prefer")) if verb == "get" else 0.0
+            known = self.request.headers.get("If-None-Match")
+            deadline = loop.time() + wait
+            while True:
+                generation = platform.run_events.generation
+                reply = await loop.run_in_executor(platform.executor, run, req)
+                remaining = deadline - loop.time()
+                if not _is_live(reply.body):
+                    break
+                tag = run_etag(reply.body)
+                reply.headers["ETag"] = tag
+                if remaining <= 0 or (known is not None and known != tag):
+                    break
+                await platform.run_events.wait(generation, remaining)
+            if wait:
+                self.set_header("Preference-Applied", f"wait={int(wait)}")
         except ApiError as err:
             return self._error(err)
         self._reply(op, reply)
