@@ -157,7 +157,7 @@ class Blobs:
             final.parent.mkdir(parents=True, exist_ok=True)
             os.replace(tmp, final)
         except BaseException:
-            with_suppressed_unlink(Path(tmp))
+            _unlink_quietly(Path(tmp))
             raise
 
     def write_bytes(self, file_id: int, data: bytes) -> int:
@@ -225,7 +225,7 @@ class Blobs:
         if not src.is_file():
             raise BlobError(f"file {source_id} has not been uploaded")
         dst = self.path(target_id)
-        with_suppressed_unlink(dst)
+        _unlink_quietly(dst)
         try:
             os.link(src, dst)
         except OSError:
@@ -235,7 +235,7 @@ class Blobs:
 
     def delete(self, file_id: int) -> None:
         """Remove a file's contents and any leftover parts."""
-        with_suppressed_unlink(self.path(file_id))
+        _unlink_quietly(self.path(file_id))
         shutil.rmtree(self._parts_dir(file_id), ignore_errors=True)
 
     # -- multipart -----------------------------------------------------------
@@ -456,7 +456,7 @@ class Blobs:
         self._check(signature, expires, "get", int(file_id), disposition or "")
 
 
-def with_suppressed_unlink(path: Path) -> None:
+def _unlink_quietly(path: Path) -> None:
     """Remove a file if it exists."""
     try:
         os.unlink(path)

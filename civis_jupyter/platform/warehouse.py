@@ -316,7 +316,7 @@ def _is_gzip(path: Path) -> bool:
         return f.read(2) == b"\x1f\x8b"
 
 
-def _ensure_ascii_path(path: Path) -> str:
+def _abs_path(path: Path) -> str:
     return str(Path(path).resolve())
 
 
@@ -489,9 +489,7 @@ class Warehouse:
             # DuckDB writes plain CSV fast; gzip (level 1, zlib off the GIL) is
             # applied afterwards, several times faster than COPY's own gzip.
             plain = directory / f"{prefix}.csv"
-            cur.execute(
-                f"COPY ({query}) TO {_literal(_ensure_ascii_path(plain))} ({', '.join(options)})"
-            )
+            cur.execute(f"COPY ({query}) TO {_literal(_abs_path(plain))} ({', '.join(options)})")
             row_count = int(cur.fetchone()[0])
         plain_settings = dataclasses.replace(settings, compression="none")
         paths = [plain]
@@ -623,7 +621,7 @@ class Warehouse:
         path = Path(path)
         compression = "gzip" if _is_gzip(path) else "none"
         args = [
-            _literal(_ensure_ascii_path(path)),
+            _literal(_abs_path(path)),
             f"compression={_literal(compression)}",
             "sample_size=-1",
             "quote='\"'",
@@ -670,7 +668,7 @@ class Warehouse:
             return {}
         spec = ", ".join(f"{_literal(c['name'])}: {_literal(c['type'])}" for c in columns)
         source = (
-            f"read_csv({_literal(_ensure_ascii_path(path))}, "
+            f"read_csv({_literal(_abs_path(path))}, "
             f"compression={_literal(compression)}, delim={_literal(delim)}, "
             f"quote='\"', escape='\"', header={'true' if has_header else 'false'}, "
             f"columns={{{spec}}}, auto_detect=false)"
@@ -849,7 +847,7 @@ class Warehouse:
             for i, (n, t) in enumerate(columns)
         )
         reader = (
-            f"read_csv({_literal(_ensure_ascii_path(path))}, "
+            f"read_csv({_literal(_abs_path(path))}, "
             f"compression={_literal(comp)}, "
             f"delim={_literal(DELIMITERS[column_delimiter])}, quote='\"', "
             f"escape={_literal(chr(92) if escaped else chr(34))}, "
