@@ -32,10 +32,10 @@ def database(platform_env) -> str:
 
 @pytest.fixture
 def shell(platform_env, tmp_path, monkeypatch) -> Iterator[object]:
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing.globalipapp import get_ipython, start_ipython
 
     monkeypatch.chdir(tmp_path)
-    ip = start_ipython()
+    ip = start_ipython() or get_ipython()
     ip.run_line_magic("load_ext", "civis_jupyter")
     yield ip
     ip.run_line_magic("unload_ext", "civis_jupyter")

@@ -25,10 +25,10 @@ def test_loading_injects_civis_and_a_lazy_client(shell):
 
 
 def test_loading_without_a_key_works_and_first_use_explains(monkeypatch):
-    from IPython.testing.globalipapp import start_ipython
+    from IPython.testing.globalipapp import get_ipython, start_ipython
 
     monkeypatch.delenv("CIVIS_API_KEY", raising=False)
-    ip = start_ipython()
+    ip = start_ipython() or get_ipython()
     ip.run_line_magic("load_ext", "civis_jupyter")
     try:
         with pytest.raises(ClientNotConfigured, match="CIVIS_API_KEY"):

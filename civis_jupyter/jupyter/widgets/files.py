@@ -122,7 +122,7 @@ class FilesBrowser(StaticFallback, widgets.VBox):
         self._find = widgets.Button(description="Find", icon="search")
         self._list = widgets.Select(options=[], rows=min(page_size, 12), layout={"width": "100%"})
         self._meta_view = widgets.HTML()
-        self._preview = widgets.HTML(layout={"max_height": "300px", "overflow_y": "auto"})
+        self._preview = widgets.HTML(layout={"max_height": "300px", "overflow": "auto"})
         self._download = widgets.Button(description="Download", icon="download")
         self._upload_choice = widgets.Dropdown(options=[], description="local file")
         self._upload = widgets.Button(description="Upload", icon="upload")

@@ -76,7 +76,7 @@ class RunWidget(StaticFallback, widgets.VBox):
             description="Cancel", button_style="warning", icon="stop", layout={"width": "auto"}
         )
         self._cancel.on_click(lambda _b: self.cancel())
-        self._log_view = widgets.HTML(layout={"max_height": "240px", "overflow_y": "auto"})
+        self._log_view = widgets.HTML(layout={"max_height": "240px", "overflow": "auto"})
         self._outputs_view = widgets.HTML()
         super().__init__(
             children=[
