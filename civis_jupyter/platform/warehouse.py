@@ -13,11 +13,14 @@ it is empty.
 
 from __future__ import annotations
 
+import collections
 import csv
 import dataclasses
 import gzip
+import os
 import threading
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -928,12 +931,29 @@ def _message(exc: BaseException) -> str:
     return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
 
 
-def _gzip_file(path: Path, level: int = 1) -> Path:
-    """Compress ``x.csv`` into ``x.csv.gz`` (streaming) and remove the original."""
+def _gzip_file(path: Path, level: int = 1, chunk: int = 8 * 2**20) -> Path:
+    """Compress ``x.csv`` into ``x.csv.gz`` and remove the original.
+
+    Chunks are compressed in parallel (zlib releases the GIL) as consecutive
+    gzip members, which every gzip reader treats as one stream; at most a few
+    chunks are in memory at once.
+    """
     target = path.with_name(path.name + ".gz")
-    with open(path, "rb") as src, gzip.open(target, "wb", compresslevel=level) as dst:
-        while chunk := src.read(4 * 2**20):
-            dst.write(chunk)
+    workers = max(1, min(4, os.cpu_count() or 1))
+    with open(path, "rb") as src, open(target, "wb") as dst:
+        if path.stat().st_size <= chunk or workers == 1:
+            with gzip.GzipFile(fileobj=dst, mode="wb", compresslevel=level, mtime=0) as gz:
+                while data := src.read(chunk):
+                    gz.write(data)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="civis-gzip") as pool:
+                pending: collections.deque[Future[bytes]] = collections.deque()
+                while data := src.read(chunk):
+                    pending.append(pool.submit(gzip.compress, data, level, mtime=0))
+                    if len(pending) >= 2 * workers:
+                        dst.write(pending.popleft().result())
+                while pending:
+                    dst.write(pending.popleft().result())
     path.unlink()
     return target
 

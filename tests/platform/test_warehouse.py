@@ -6,6 +6,7 @@ import csv
 import gzip
 import io
 import threading
+import zlib
 from pathlib import Path
 
 import pytest
@@ -303,3 +304,19 @@ def test_quoted_empty_field_is_null_for_non_text_columns(wh, tmp_path):
     wh.load_csv([text], "public", "texts", table_columns=[Column("t", "VARCHAR")])
     # a blank line in a one-column file is a NULL row
     assert wh.execute("SELECT t FROM texts").rows == [("",), (None,), ("x",)]
+
+
+def test_large_gzip_export_is_one_readable_stream(wh, tmp_path):
+    res = wh.export_csv("SELECT n, repeat('x', 40) || n AS s FROM range(600000) t(n)", tmp_path)
+    with gzip.open(res.paths[0], "rt") as f:
+        rows = list(csv.reader(f))
+    assert len(rows) == 600001 and rows[-1] == ["599999", "x" * 40 + "599999"]
+    # as the official client reads it: zlib with gzip headers, member by member
+    data = res.paths[0].read_bytes()
+    out, d = b"", zlib.decompressobj(zlib.MAX_WBITS | 32)
+    while data:
+        out += d.decompress(data)
+        data = d.unused_data
+        if data:
+            d = zlib.decompressobj(zlib.MAX_WBITS | 32)
+    assert out.count(b"\n") == 600001
