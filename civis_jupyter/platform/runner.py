@@ -743,19 +743,18 @@ def _write_shim(bin_dir: Path) -> None:
 
 
 def _kill_group(proc: subprocess.Popen[bytes], grace: float = KILL_GRACE) -> None:
-    """SIGTERM the process group, then SIGKILL it if it lingers."""
-    try:
-        pgid = os.getpgid(proc.pid)
-    except ProcessLookupError:
-        return
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGTERM)
+    """SIGTERM the process group, then SIGKILL it if it lingers.
+
+    The group id is the leader's pid (``start_new_session=True``).
+    """
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGTERM)
     try:
         proc.wait(grace)
     except subprocess.TimeoutExpired:
         pass
-    with contextlib.suppress(ProcessLookupError):
-        os.killpg(pgid, signal.SIGKILL)
+    with contextlib.suppress(ProcessLookupError, PermissionError):
+        os.killpg(proc.pid, signal.SIGKILL)
 
 
 def _mint_key(platform: Any, user_id: int | None, run_id: int) -> str | None:
@@ -855,6 +854,15 @@ def _run_process(ctx: RunContext, argv: list[str], cwd: Path, env: dict[str, str
         start_new_session=True,
     )
     ctx.on_cancel(lambda: _kill_group(proc))
+
+    def reap() -> None:
+        # Like a container: when the main process ends, whatever it left
+        # running in its process group ends too (and stops holding the pipes).
+        proc.wait()
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(proc.pid, signal.SIGKILL)
+
+    threading.Thread(target=reap, name=f"civis-reap-{ctx.run_id}", daemon=True).start()
     lines: queue.Queue[tuple[str, str] | None] = queue.Queue()
 
     def read(stream: Any, level: str) -> None:

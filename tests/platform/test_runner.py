@@ -301,3 +301,22 @@ def test_clear_kills_live_runs_and_forgets_everything(runner):
     assert runner.logs(done["id"]) == ([], None)
     again = runner.wait(runner.start(61, "sql", lambda ctx: None)["id"], TIMEOUT)
     assert again["state"] == "succeeded" and again["id"] > live["id"]
+
+
+def test_run_ends_with_its_main_process_and_leftovers_are_killed(runner, tmp_path):
+    pidfile = tmp_path / "orphan.pid"
+    cmd = f"sleep 300 & echo $! > {pidfile}; echo main done"
+    run = runner.wait(runner.start(70, "containers", command_executor(cmd))["id"], TIMEOUT)
+    assert run["state"] == "succeeded"
+    assert messages(runner, run["id"]) == ["main done"]
+    orphan = int(pidfile.read_text())
+
+    def gone() -> bool:
+        try:
+            os.kill(orphan, 0)
+        except ProcessLookupError:
+            return True
+        with open(f"/proc/{orphan}/stat") as f:
+            return f.read().split()[2] == "Z"
+
+    wait_for(gone, what="the leftover process to be killed")
