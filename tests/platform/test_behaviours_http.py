@@ -149,3 +149,17 @@ def test_query_answers_200_and_keeps_preview_rows(http, platform):
     q = wait_state(http, platform, f"queries/{r.json()['id']}", {"succeeded"})
     assert q["resultColumns"] == ["n"] and q["resultRows"] == [["0"], ["1"], ["2"]]
     assert http.get(url(platform, f"jobs/{q['id']}")).json()["type"] == "JobTypes::Query"
+
+
+def test_multipart_complete_needs_every_part_and_is_idempotent(http, platform):
+    created = http.post(url(platform, "files/multipart"), json={"name": "m", "numParts": 2}).json()
+    first, second = created["uploadUrls"]
+    assert requests.put(first, data=b"ab").status_code == 200
+    done = url(platform, f"files/multipart/{created['id']}/complete")
+    missing = http.post(done)
+    assert missing.status_code == 400 and "2 of 2" in missing.json()["errorDescription"]
+    assert requests.put(second, data=b"cd").status_code == 200
+    assert http.post(done).status_code == 204
+    assert http.post(done).status_code == 204
+    info = http.get(url(platform, f"files/{created['id']}")).json()
+    assert requests.get(info["fileUrl"]).content == b"abcd"

@@ -205,8 +205,11 @@ def complete_multipart(req: Request) -> Reply:
     num_parts = obj.get("numParts")
     if not num_parts:
         raise ApiError(400, f"file {obj['id']} is not a multipart upload")
+    blobs = req.platform.blobs
+    if blobs.exists(obj["id"]) and not blobs.part_path(obj["id"], 0).exists():
+        return Reply(status=204)  # already completed
     try:
-        req.platform.blobs.complete_multipart(obj["id"], num_parts)
+        blobs.complete_multipart(obj["id"], num_parts)
     except BlobError as exc:
         raise ApiError(400, str(exc)) from None
     return Reply(status=204)
