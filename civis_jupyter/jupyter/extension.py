@@ -63,7 +63,8 @@ def _list_bundle(magics: CivisMagics) -> Any:
                 return convert_response_data_type(fetch({**params, **kwargs}))
 
             source: Any = ApiPageSource(page)
-            return TableWidget(source, page_size=magics.page_size)._repr_mimebundle_()
+            size = int(params.get("limit") or magics.page_size)
+            return TableWidget(source, page_size=size)._repr_mimebundle_()
         rows = [i.json() if hasattr(i, "json") else i for i in items]
         if not rows or not all(isinstance(r, dict) for r in rows):
             return None

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import queue
 
-import nbformat
 import pytest
 from jupyter_client.manager import start_new_kernel
 from nbclient import NotebookClient
@@ -15,15 +14,24 @@ import civis_jupyter as civis
 
 
 def test_saved_notebook_holds_widget_state_and_fallbacks_but_no_key(platform_env, tmp_path):
-    nb = new_notebook(cells=[
-        new_code_cell("%load_ext civis_jupyter"),
-        new_code_cell("%%civis_sql local -o rides\n"
-                      "SELECT station_id, SUM(rides) AS rides FROM public.cta_ridership_daily\n"
-                      "GROUP BY station_id ORDER BY station_id"),
-        new_code_cell("len(rides)"),
-    ])
-    NotebookClient(nb, timeout=120, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(tmp_path)}}).execute()
+    nb = new_notebook(
+        cells=[
+            new_code_cell("%load_ext civis_jupyter"),
+            new_code_cell(
+                "%%civis_sql local -o rides\n"
+                "SELECT station_id, SUM(rides) AS rides FROM public.cta_ridership_daily\n"
+                "GROUP BY station_id ORDER BY station_id"
+            ),
+            new_code_cell("len(rides)"),
+        ]
+    )
+    NotebookClient(
+        nb,
+        timeout=120,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": str(tmp_path)}},
+    ).execute()
     text = json.dumps(nb)
     assert platform_env.api_key not in text
     stations = int(nb.cells[2].outputs[0]["data"]["text/plain"])

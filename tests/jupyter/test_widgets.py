@@ -19,13 +19,11 @@ def client(platform_env):
 
 def _gated_script(client, gate, name="gated"):
     """A container script that logs, waits for ``gate`` to exist, then logs again."""
-    command = (
-        "echo starting; "
-        f"while [ ! -e {gate} ]; do sleep 0.02; done; "
-        "echo finished"
-    )
+    command = f"echo starting; while [ ! -e {gate} ]; do sleep 0.02; done; echo finished"
     return client.scripts.post_containers(
-        {"cpu": 256, "memory": 512}, name=name, docker_command=command,
+        {"cpu": 256, "memory": 512},
+        name=name,
+        docker_command=command,
         docker_image_name="civisanalytics/datascience-python",
     )
 
@@ -77,7 +75,9 @@ def test_cancel_button_cancels_the_run(client, tmp_path):
 
 def test_failed_run_shows_its_error(client):
     script = client.scripts.post_containers(
-        {"cpu": 256, "memory": 512}, name="fails", docker_command="echo oops >&2; exit 3",
+        {"cpu": 256, "memory": 512},
+        name="fails",
+        docker_command="echo oops >&2; exit 3",
         docker_image_name="x",
     )
     future = civis.utils.run_job(script["id"], client=client)
@@ -100,7 +100,7 @@ def test_jobs_browser_filters_pages_runs_and_reruns(client, tmp_path):
     browser.selected_job = script["id"]
     assert len(browser._runs) == 1 and browser.selected_run == browser._runs[0]["id"]
     view = browser.run_again()
-    assert view is not None and view.run_id != browser._runs[-1]["id"] or len(browser._runs) == 2
+    assert (view is not None and view.run_id != browser._runs[-1]["id"]) or len(browser._runs) == 2
     view.future.result(timeout=60)
     _wait_for(view, "state", lambda s: s == "succeeded")
     browser.state_filter = "failed"
@@ -135,3 +135,28 @@ def test_preview_of_json_text_and_binary():
     assert "&quot;a&quot;" in preview_bytes("x.json", b'{"a": 1}', truncated=False)
     assert "<pre>line" in preview_bytes("x.log", b"line one\nline two", truncated=False)
     assert "binary" in preview_bytes("x.bin", b"\x00\x01\x02", truncated=False)
+
+
+def test_list_responses_display_as_tables_that_fetch_pages(shell, platform_env):
+    from ipywidgets.widgets.widget import _instances
+
+    client = civis.APIClient(api_key=platform_env.create_user("pager"))
+    for i in range(12):
+        client.projects.post(name=f"pager project {i:02d}", description="")
+    seen_pages = []
+    client._transport.session.hooks["response"].append(
+        lambda r, *a, **k: seen_pages.append(r.request.path_url)
+    )
+    paged = client.projects.list(iterator=True, limit=5)
+    bundle, _ = shell.display_formatter.format(paged)
+    model_id = bundle["application/vnd.jupyter.widget-view+json"]["model_id"]
+    table = _instances[model_id]
+    assert table.row_count == 12 and len(table.current_rows()) == 5
+    fetched = len(seen_pages)
+    table.page = 3
+    assert len(table.current_rows()) == 2
+    assert len(seen_pages) == fetched + 1 and "page_num=3" in seen_pages[-1]
+    assert "rows 11-12 of 12" in table.static_html()
+    one_page = client.projects.list(limit=5)
+    bundle, _ = shell.display_formatter.format(one_page)
+    assert "pager project" in bundle["text/html"]
