@@ -81,7 +81,7 @@ def test_interrupting_the_kernel_cancels_the_run(platform_env, tmp_path):
         job = max(sql_jobs, key=lambda j: j.id)
         km.interrupt_kernel()
         try:
-            reply, outputs = _drain(kc, msg_id)
+            _reply, outputs = _drain(kc, msg_id)
         except queue.Empty:
             pytest.fail("the kernel did not come back after the interrupt")
         text = json.dumps([m["content"] for m in outputs])

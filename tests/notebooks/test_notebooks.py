@@ -24,8 +24,9 @@ NOTEBOOKS = Path(__file__).resolve().parents[2] / "notebooks"
 def platform(tmp_path_factory):
     from civis_jupyter.platform import LocalPlatform
 
-    with LocalPlatform(data_dir=tmp_path_factory.mktemp("nbplatform"), seed="demo",
-                       rate_limit=10**6) as p:
+    with LocalPlatform(
+        data_dir=tmp_path_factory.mktemp("nbplatform"), seed="demo", rate_limit=10**6
+    ) as p:
         yield p
 
 
@@ -50,8 +51,13 @@ def _run(name, platform, tmp_path, monkeypatch):
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
     work = tmp_path / "work"
     work.mkdir()
-    NotebookClient(nb, timeout=300, kernel_name="python3", store_widget_state=True,
-                   resources={"metadata": {"path": str(work)}}).execute()
+    NotebookClient(
+        nb,
+        timeout=300,
+        kernel_name="python3",
+        store_widget_state=True,
+        resources={"metadata": {"path": str(work)}},
+    ).execute()
     text = json.dumps(nb)
     assert platform.api_key not in text, "the API key leaked into the notebook"
     return nb
@@ -73,8 +79,11 @@ def _out(nb, tag):
 
 
 def _widget_states(nb):
-    state = nb.metadata.get("widgets", {}).get(
-        "application/vnd.jupyter.widget-state+json", {}).get("state", {})
+    state = (
+        nb.metadata.get("widgets", {})
+        .get("application/vnd.jupyter.widget-state+json", {})
+        .get("state", {})
+    )
     return [m.get("state", {}) for m in state.values()]
 
 
@@ -82,16 +91,23 @@ def test_tour(platform, official, tmp_path, monkeypatch):
     nb = _run("tour.ipynb", platform, tmp_path, monkeypatch)
     rows = int(official("select count(*) as n from public.cta_ridership_daily").n[0])
     assert f"The table's shape is ({rows}, 5)." in _out(nb, "read-table")
-    groups = official("select count(*) as n from (select distinct stationname, "
-                      "strftime(date, '%Y-%m') as m from public.cta_ridership_daily "
-                      "where date >= '2015-01-01')")
+    groups = official(
+        "select count(*) as n from (select distinct stationname, "
+        "strftime(date, '%Y-%m') as m from public.cta_ridership_daily "
+        "where date >= '2015-01-01')"
+    )
     assert f"The grouped table's shape is ({int(groups.n[0])}, 3)." in _out(nb, "group")
     assert "import succeeded" in _out(nb, "upload-result")
-    expected = official("select sum(rides) as total from public.cta_ridership_daily "
-                        "where stationname = 'Belmont' and date >= '2015-01-01'")
+    expected = official(
+        "select sum(rides) as total from public.cta_ridership_daily "
+        "where stationname = 'Belmont' and date >= '2015-01-01'"
+    )
     assert f"'Belmont': {int(expected.total[0])}" in _out(nb, "futures")
-    top = official("select stationname from public.cta_ridership_daily where "
-                   "strftime(date, '%Y-%m') = '2019-06' group by 1 order by sum(rides) desc limit 5")
+    top = official(
+        "select stationname from public.cta_ridership_daily where "
+        "strftime(date, '%Y-%m') = '2019-06' "
+        "group by 1 order by sum(rides) desc limit 5"
+    )
     assert str(top.stationname.tolist()) in _out(nb, "sql-magic-check")
     assert "('File', 'report.txt')" in _out(nb, "container")
     assert "wrote report" in _out(nb, "container-logs")
@@ -108,8 +124,10 @@ def test_tour(platform, official, tmp_path, monkeypatch):
 
 def test_sql_magic(platform, official, tmp_path, monkeypatch):
     nb = _run("sql_magic.ipynb", platform, tmp_path, monkeypatch)
-    days = official("select count(distinct date) as n, max(r) as peak from (select date, "
-                    "sum(rides) as r from public.cta_ridership_daily group by date)")
+    days = official(
+        "select count(distinct date) as n, max(r) as peak from (select date, "
+        "sum(rides) as r from public.cta_ridership_daily group by date)"
+    )
     assert f"{int(days.n[0])} days; {int(days.peak[0])} rides" in _out(nb, "cell-form-check")
     assert "IN ('Clark/Lake', 'Belmont')" in _out(nb, "params")
     assert len(re.findall(r"'[^']+'", _out(nb, "line-form"))) == 3
