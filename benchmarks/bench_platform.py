@@ -70,7 +70,9 @@ def main() -> None:
         elapsed = time.perf_counter() - start
         total = sum(ok for ok, _ in results)
         failures = sum(bad for _, bad in results)
-        print(f"32 concurrent clients:              {total / elapsed:8.0f} req/s  errors={failures}")
+        print(
+            f"32 concurrent clients:              {total / elapsed:8.0f} req/s  errors={failures}"
+        )
 
         os.environ["CIVIS_API_ENDPOINT"] = platform.endpoint
         import civis_jupyter

@@ -40,7 +40,9 @@ def test_values_without_safe_literal_are_refused(value):
 
 
 def test_expand_uses_the_namespace_and_keeps_escaped_braces():
-    sql = expand_sql("select '{{x}}', {name} from t where id in {ids}", {"name": "a'b", "ids": (1, 2)})
+    sql = expand_sql(
+        "select '{{x}}', {name} from t where id in {ids}", {"name": "a'b", "ids": (1, 2)}
+    )
     assert sql == "select '{x}', 'a''b' from t where id in (1, 2)"
 
 
@@ -67,12 +69,12 @@ def test_no_string_value_can_escape_its_literal(text):
         return
     literal = sql_literal(text)
     assert literal[0] == literal[-1] == "'"
-    assert literal[1:-1].replace("''", "") .count("'") == 0
+    assert literal[1:-1].replace("''", "").count("'") == 0
 
 
 def test_split_statements_respects_quotes_and_comments():
     sql = "select ';' as a; -- c;\nselect \"x;y\" from t /* ; */; ;\n-- only a comment"
-    assert split_statements(sql) == ["select ';' as a", "-- c;\nselect \"x;y\" from t /* ; */"]
+    assert split_statements(sql) == ["select ';' as a", '-- c;\nselect "x;y" from t /* ; */']
 
 
 def test_with_limit_wraps_the_last_statement():
