@@ -8,7 +8,8 @@ keep writes consistent.
 
 Tables live in the ``public`` schema unless qualified, the way Civis users
 expect from Redshift; DuckDB's ``main`` schema is hidden from listings while
-it is empty.
+it has no tables. A few Redshift functions DuckDB lacks (``getdate``,
+``nvl``, ``nvl2``, ``dateadd``, ``charindex``) are provided as macros.
 """
 
 from __future__ import annotations
@@ -49,6 +50,17 @@ _DELIMITER_NAMES = {v: k for k, v in DELIMITERS.items()}
 DEFAULT_SCHEMA = "public"
 _HIDDEN_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
 _EXISTING_TABLE_ROWS = frozenset({"fail", "truncate", "append", "drop", "upsert"})
+
+
+#: Redshift functions DuckDB lacks, as macros in ``main`` (found through the
+#: search path ``public,main``).
+_REDSHIFT_MACROS = (
+    "getdate() AS current_timestamp::TIMESTAMP",
+    "nvl(a, b) AS coalesce(a, b)",
+    "nvl2(a, b, c) AS CASE WHEN a IS NOT NULL THEN b ELSE c END",
+    "dateadd(part, n, d) AS d + (n * ('1 ' || part)::INTERVAL)",
+    "charindex(needle, haystack) AS strpos(haystack, needle)",
+)
 
 
 class WarehouseError(Exception):
@@ -342,6 +354,8 @@ class Warehouse:
         self._write_lock = threading.RLock()
         self._closed = False
         self._con.execute(f"CREATE SCHEMA IF NOT EXISTS {DEFAULT_SCHEMA}")
+        for macro in _REDSHIFT_MACROS:
+            self._con.execute(f"CREATE OR REPLACE MACRO main.{macro}")
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.path)!r})"
@@ -359,7 +373,7 @@ class Warehouse:
             raise WarehouseError("the warehouse is closed")
         cur = self._con.cursor()
         try:
-            cur.execute(f"SET schema = '{DEFAULT_SCHEMA}'")
+            cur.execute(f"SET search_path = '{DEFAULT_SCHEMA},main'")
             yield cur
         finally:
             cur.close()

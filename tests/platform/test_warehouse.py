@@ -320,3 +320,13 @@ def test_large_gzip_export_is_one_readable_stream(wh, tmp_path):
         if data:
             d = zlib.decompressobj(zlib.MAX_WBITS | 32)
     assert out.count(b"\n") == 600001
+
+
+def test_common_redshift_functions_work(wh):
+    row = wh.execute(
+        "SELECT nvl(NULL, 'x'), nvl2(1, 'y', 'n'), dateadd('day', 2, DATE '2024-02-28'), "
+        "charindex('b', 'abc'), getdate() IS NOT NULL"
+    ).rows[0]
+    assert row[0] == "x" and row[1] == "y" and str(row[2]).startswith("2024-03-01")
+    assert row[3] == 2 and row[4] is True
+    assert "main" not in wh.schemas()
