@@ -277,3 +277,21 @@ def test_civis_to_multifile_csv_manifest_lists_downloadable_parts(client, databa
         assert part[0] == ["n", "label"]
         rows += part[1:]
     assert [int(r[0]) for r in rows] == list(range(2000))
+
+
+def test_csv_to_civis_converts_windows_1252_files(client, database, tmp_path):
+    src = tmp_path / "legacy.csv"
+    src.write_bytes("name,quote\ncafé,\u201cok\u201d\n".encode("cp1252"))
+    fut = civis.io.csv_to_civis(
+        str(src),
+        database,
+        "scratch.legacy",
+        client=client,
+        existing_table_rows="drop",
+        polling_interval=FAST,
+    )
+    assert fut.result().state == "succeeded"
+    rows = civis.io.read_civis_sql(
+        "SELECT * FROM scratch.legacy", database, client=client, polling_interval=FAST
+    )
+    assert rows == [["name", "quote"], ["café", "\u201cok\u201d"]]

@@ -163,3 +163,15 @@ def test_multipart_complete_needs_every_part_and_is_idempotent(http, platform):
     assert http.post(done).status_code == 204
     info = http.get(url(platform, f"files/{created['id']}")).json()
     assert requests.get(info["fileUrl"]).content == b"abcd"
+
+
+def test_preprocess_refuses_non_utf8_without_conversion(http, platform):
+    created = http.post(url(platform, "files"), json={"name": "l.csv"}).json()
+    requests.post(
+        created["uploadUrl"],
+        files=[*created["uploadFields"].items(), ("file", "a\ncafé\n".encode("latin-1"))],
+    )
+    job = http.post(url(platform, "files/preprocess/csv"), json={"fileId": created["id"]}).json()
+    run = http.post(url(platform, f"jobs/{job['id']}/runs")).json()
+    final = wait_state(http, platform, f"jobs/{job['id']}/runs/{run['id']}", {"failed"})
+    assert "not UTF-8" in final["error"]

@@ -13,9 +13,12 @@
 
 from __future__ import annotations
 
+import codecs
+import gzip
 import time
 from datetime import datetime, timedelta, timezone
-from typing import Any
+from pathlib import Path
+from typing import IO, Any
 
 from ..api import ApiError, Reply, Request, handles
 from ..blobs import BlobError
@@ -218,6 +221,39 @@ def complete_multipart(req: Request) -> Reply:
 # -- CSV preprocessing -------------------------------------------------------------
 
 
+def _open_maybe_gzip(path: Path, mode: str = "rb") -> IO[bytes]:
+    with open(path, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    return gzip.open(path, mode) if gz else open(path, mode)
+
+
+def is_utf8(path: Path) -> bool:
+    """Whether a (possibly gzip) file decodes as UTF-8, read in chunks."""
+    decoder = codecs.getincrementaldecoder("utf-8")()
+    try:
+        with _open_maybe_gzip(path) as f:
+            while chunk := f.read(2**20):
+                decoder.decode(chunk)
+            decoder.decode(b"", final=True)
+    except UnicodeDecodeError:
+        return False
+    return True
+
+
+def transcode_to_utf8(source: Path, target: Path, encoding: str = "cp1252") -> None:
+    """Re-encode a (possibly gzip) text file as UTF-8, keeping its compression."""
+    with open(source, "rb") as f:
+        gz = f.read(2) == b"\x1f\x8b"
+    decoder = codecs.getincrementaldecoder(encoding)(errors="replace")
+    with (
+        _open_maybe_gzip(source) as src,
+        gzip.open(target, "wb", compresslevel=1) if gz else open(target, "wb") as dst,
+    ):
+        while chunk := src.read(2**20):
+            dst.write(decoder.decode(chunk).encode("utf-8"))
+        dst.write(decoder.decode(b"", final=True).encode("utf-8"))
+
+
 def _preprocess_executor(req: Request, job: dict[str, Any]):
     platform, user = req.platform, req.user
 
@@ -226,10 +262,21 @@ def _preprocess_executor(req: Request, job: dict[str, Any]):
         path = platform.blobs.path(source["id"])
         if not path.is_file():
             raise RuntimeError(f"file {source['id']} has no contents (was it uploaded?)")
+        converted = None
+        if not is_utf8(path):
+            if not job.get("forceCharacterSetConversion"):
+                raise RuntimeError(
+                    f"file {source['id']} is not UTF-8; set forceCharacterSetConversion "
+                    "to convert it (from Windows-1252)"
+                )
+            ctx.run_dir.mkdir(parents=True, exist_ok=True)
+            converted = ctx.run_dir / "converted"
+            transcode_to_utf8(path, converted)
+            ctx.log("Converted the file from Windows-1252 to UTF-8.")
         wh = platform.warehouses.get(store.default_database_id(platform))
         delimiter = job.get("columnDelimiter")
         try:
-            info = wh.detect_csv(path, job.get("includeHeader"), delimiter)
+            info = wh.detect_csv(converted or path, job.get("includeHeader"), delimiter)
         except WarehouseError as exc:
             raise RuntimeError(str(exc)) from None
         detected = info.to_api()
@@ -249,6 +296,9 @@ def _preprocess_executor(req: Request, job: dict[str, Any]):
                 source.get("description"),
                 detectedInfo=detected,
             )
+        if converted is not None:
+            platform.blobs.import_path(target["id"], converted)
+        elif target["id"] != source["id"]:
             platform.blobs.link(source["id"], target["id"])
         ctx.add_output("File", target["id"], name=target["name"])
 
