@@ -330,3 +330,11 @@ def test_common_redshift_functions_work(wh):
     assert row[0] == "x" and row[1] == "y" and str(row[2]).startswith("2024-03-01")
     assert row[3] == 2 and row[4] is True
     assert "main" not in wh.schemas()
+
+
+def test_export_of_rows_from_a_non_select_statement(wh, tmp_path):
+    res = wh.export_csv(
+        "INSERT INTO people VALUES (7, 'new, one', 0.5) RETURNING id, name", tmp_path
+    )
+    assert res.row_count == 1 and [c.name for c in res.columns] == ["id", "name"]
+    assert read_gzip_csv(res.paths[0]) == [["id", "name"], ["7", "new, one"]]
