@@ -783,6 +783,7 @@ def command_executor(
     command: str,
     env: Mapping[str, str] | None = None,
     shell: str = "/bin/bash",
+    cancel_timeout: float | None = None,
 ) -> Executor:
     """An executor that runs a shell command as the run's process.
 
@@ -794,6 +795,9 @@ def command_executor(
         Extra environment variables (script parameters, ...).
     shell : str
         The shell that interprets the command.
+    cancel_timeout : float, optional
+        Seconds between SIGTERM and SIGKILL when the run is cancelled (a
+        script's ``cancelTimeout``); :data:`KILL_GRACE` when not given.
 
     Returns
     -------
@@ -834,7 +838,8 @@ def command_executor(
         if key:
             full_env["CIVIS_API_KEY"] = key
         try:
-            _run_process(ctx, [shell, "-c", str(command)], work, full_env)
+            grace = KILL_GRACE if cancel_timeout is None else max(0.0, float(cancel_timeout))
+            _run_process(ctx, [shell, "-c", str(command)], work, full_env, grace)
         finally:
             if key:
                 _revoke_key(platform, key)
@@ -842,7 +847,13 @@ def command_executor(
     return execute
 
 
-def _run_process(ctx: RunContext, argv: list[str], cwd: Path, env: dict[str, str]) -> None:
+def _run_process(
+    ctx: RunContext,
+    argv: list[str],
+    cwd: Path,
+    env: dict[str, str],
+    grace: float = KILL_GRACE,
+) -> None:
     ctx.check()
     proc = subprocess.Popen(
         argv,
@@ -853,7 +864,7 @@ def _run_process(ctx: RunContext, argv: list[str], cwd: Path, env: dict[str, str
         stderr=subprocess.PIPE,
         start_new_session=True,
     )
-    ctx.on_cancel(lambda: _kill_group(proc))
+    ctx.on_cancel(lambda: _kill_group(proc, grace))
 
     def reap() -> None:
         # Like a container: when the main process ends, whatever it left

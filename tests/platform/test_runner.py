@@ -320,3 +320,13 @@ def test_run_ends_with_its_main_process_and_leftovers_are_killed(runner, tmp_pat
             return f.read().split()[2] == "Z"
 
     wait_for(gone, what="the leftover process to be killed")
+
+
+def test_cancel_timeout_lets_a_script_clean_up_after_sigterm(runner, tmp_path):
+    marker = tmp_path / "cleaned"
+    cmd = f"trap 'touch {marker}; exit 0' TERM; echo ready; while true; do sleep 0.05; done"
+    run = runner.start(80, "containers", command_executor(cmd, cancel_timeout=10))
+    wait_for(lambda: "ready" in messages(runner, run["id"]), what="start")
+    runner.cancel(run["id"])
+    assert runner.wait(run["id"], TIMEOUT)["state"] == "cancelled"
+    wait_for(marker.exists, what="the TERM handler to run")

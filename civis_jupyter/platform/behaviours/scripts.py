@@ -182,7 +182,9 @@ def _container_fields(req: Request, owner: dict[str, Any] | None = None) -> dict
 
 def _container_executor(req: Request, job: dict[str, Any]):
     env = script_env(job.get("params"), job.get("arguments"))
-    return command_executor(job.get("dockerCommand") or "", env=env)
+    return command_executor(
+        job.get("dockerCommand") or "", env=env, cancel_timeout=job.get("cancelTimeout")
+    )
 
 
 @handles("post", "scripts/containers")
