@@ -312,6 +312,12 @@ def civis_sql_type(duckdb_type: str) -> str:
     return _TYPE_NAMES.get(t, t.lower())
 
 
+def _civis_numeric(sql_type: str) -> bool:
+    return sql_type in ("bigint", "integer", "smallint", "double precision", "real") or (
+        sql_type.startswith("numeric")
+    )
+
+
 def _import_sql_type(duckdb_type: str, max_length: int | None) -> str:
     """A detected column type as a Redshift-style import type (``VARCHAR(12)``)."""
     t = str(duckdb_type).upper()
@@ -611,6 +617,76 @@ class Warehouse:
         """
         found = self.tables(schema=schema, name=name)
         return found[0] if found else None
+
+    def column_stats(
+        self, schema: str, table: str, max_rows: int = 10_000_000, max_distinct: int = 20
+    ) -> list[dict[str, Any]]:
+        """Per-column statistics of a table, in one scan (plus one per small column).
+
+        Parameters
+        ----------
+        schema, table : str
+            The table.
+        max_rows : int
+            Larger tables get no statistics (an empty list).
+        max_distinct : int
+            Columns with at most this many distinct values also get their
+            value distribution.
+
+        Returns
+        -------
+        list of dict
+            camelCase ``nullCount``, ``coverageCount``, ``distinctCount``,
+            ``minValue``, ``maxValue``, ``avgValue``, ``stddev``,
+            ``valueDistribution`` and ``valueDistributionPercent`` per column.
+        """
+        info = self.table(schema, table)
+        if info is None or not info.columns:
+            return []
+        source = f"{quote_identifier(schema)}.{quote_identifier(table)}"
+        with self.cursor() as cur:
+            total = int(cur.execute(f"SELECT count(*) FROM {source}").fetchone()[0])
+            if total > max_rows:
+                return []
+            exprs = []
+            for c in info.columns:
+                q = quote_identifier(c.name)
+                numeric = _civis_numeric(c.sql_type)
+                exprs += [
+                    f"count({q})",
+                    f"approx_count_distinct({q})",
+                    f"min({q})::VARCHAR",
+                    f"max({q})::VARCHAR",
+                    f"avg({q})::DOUBLE" if numeric else "NULL",
+                    f"stddev_samp({q})::DOUBLE" if numeric else "NULL",
+                ]
+            row = cur.execute(f"SELECT {', '.join(exprs)} FROM {source}").fetchone()
+            stats = []
+            for i, c in enumerate(info.columns):
+                count, distinct, lo, hi, avg, std = row[6 * i : 6 * i + 6]
+                item: dict[str, Any] = {
+                    "nullCount": total - int(count),
+                    "coverageCount": int(count),
+                    "distinctCount": int(distinct),
+                    "minValue": lo,
+                    "maxValue": hi,
+                    "avgValue": avg,
+                    "stddev": std,
+                    "valueDistribution": None,
+                    "valueDistributionPercent": None,
+                }
+                if total and int(distinct) <= max_distinct:
+                    q = quote_identifier(c.name)
+                    pairs = cur.execute(
+                        f"SELECT {q}::VARCHAR, count(*) FROM {source} GROUP BY 1 ORDER BY 2 DESC"
+                    ).fetchall()
+                    dist = {("null" if v is None else v): int(n) for v, n in pairs}
+                    item["valueDistribution"] = dist
+                    item["valueDistributionPercent"] = {
+                        k: 100.0 * n / total for k, n in dist.items()
+                    }
+                stats.append(item)
+        return stats
 
     # -- CSV ---------------------------------------------------------------
 

@@ -338,3 +338,18 @@ def test_export_of_rows_from_a_non_select_statement(wh, tmp_path):
     )
     assert res.row_count == 1 and [c.name for c in res.columns] == ["id", "name"]
     assert read_gzip_csv(res.paths[0]) == [["id", "name"], ["7", "new, one"]]
+
+
+def test_column_stats(wh):
+    stats = {
+        c.name: s
+        for c, s in zip(wh.table("public", "people").columns, wh.column_stats("public", "people"))
+    }
+    assert stats["id"]["nullCount"] == 0 and stats["id"]["coverageCount"] == 6
+    assert stats["id"]["minValue"] == "1" and stats["id"]["maxValue"] == "6"
+    assert stats["score"]["nullCount"] == 1 and stats["score"]["avgValue"] == pytest.approx(3.1)
+    assert stats["name"]["avgValue"] is None
+    assert stats["name"]["valueDistribution"]["null"] == 1
+    assert sum(stats["name"]["valueDistributionPercent"].values()) == pytest.approx(100)
+    assert wh.column_stats("public", "people", max_rows=3) == []
+    assert wh.column_stats("public", "absent") == []

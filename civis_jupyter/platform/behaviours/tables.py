@@ -69,6 +69,7 @@ def table_record(
         "tableTags": [],
     }
     if with_columns:
+        stats = req.platform.warehouses.get(db_id).column_stats(info.schema, info.name)
         out.update(
             {
                 "primaryKeys": [],
@@ -87,7 +88,12 @@ def table_record(
                         "order": i,
                         "possibleDependentVariableTypes": [],
                         "useableAsIndependentVariable": True,
-                        "useableAsPrimaryKey": False,
+                        "useableAsPrimaryKey": bool(
+                            stats
+                            and stats[i - 1]["nullCount"] == 0
+                            and stats[i - 1]["distinctCount"] >= (info.row_count or 0) > 0
+                        ),
+                        **(stats[i - 1] if stats else {}),
                     }
                     for i, c in enumerate(info.columns, 1)
                 ],
