@@ -175,3 +175,29 @@ def test_preprocess_refuses_non_utf8_without_conversion(http, platform):
     run = http.post(url(platform, f"jobs/{job['id']}/runs")).json()
     final = wait_state(http, platform, f"jobs/{job['id']}/runs/{run['id']}", {"failed"})
     assert "not UTF-8" in final["error"]
+
+
+def test_table_patch_and_refresh_keep_live_warehouse_facts(http, platform):
+    db = http.get(url(platform, "databases")).json()[0]["id"]
+    q = http.post(
+        url(platform, "queries"),
+        json={"database": db, "sql": "CREATE TABLE scratch_t AS SELECT 1 AS a", "previewRows": 1},
+    ).json()
+    wait_state(http, platform, f"queries/{q['id']}", {"succeeded"})
+    [table] = http.get(url(platform, "tables"), params={"name": "scratch_t"}).json()
+    patched = http.patch(
+        url(platform, f"tables/{table['id']}"), json={"description": "made in a test"}
+    ).json()
+    assert patched["description"] == "made in a test" and patched["rowCount"] == 1
+    refreshed = http.post(url(platform, f"tables/{table['id']}/refresh")).json()
+    assert refreshed["lastRefresh"] and refreshed["columns"][0]["name"] == "a"
+    listed = http.get(url(platform, "tables"), params={"name": "scratch_t"}).json()
+    assert listed[0]["description"] == "made in a test"
+    http.post(
+        url(platform, "queries"),
+        json={"database": db, "sql": "DROP TABLE scratch_t", "previewRows": 1},
+    )
+    deadline = time.monotonic() + TIMEOUT
+    while http.get(url(platform, f"tables/{table['id']}")).status_code != 404:
+        assert time.monotonic() < deadline
+        time.sleep(0.05)

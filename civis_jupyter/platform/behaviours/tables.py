@@ -68,13 +68,17 @@ def table_record(
         "lastRun": None,
         "tableTags": [],
     }
+    stored = store.find(req.platform, req.user, TABLES, tid) or {}
+    for key in ("description", "lastRefresh"):
+        if stored.get(key) is not None:
+            out[key] = stored[key]
     if with_columns:
         stats = req.platform.warehouses.get(db_id).column_stats(info.schema, info.name)
         out.update(
             {
-                "primaryKeys": [],
-                "lastModifiedKeys": [],
-                "ontologyMapping": {},
+                "primaryKeys": stored.get("primaryKeys") or [],
+                "lastModifiedKeys": stored.get("lastModifiedKeys") or [],
+                "ontologyMapping": stored.get("ontologyMapping") or {},
                 "joins": [],
                 "multipartKey": [],
                 "enhancements": [],
@@ -201,3 +205,25 @@ def get_schema_table(req: Request) -> Reply:
     if info is None:
         raise ApiError(404, f"table {schema}.{name} does not exist", "not_found")
     return Reply(shape(req, table_record(req, db["id"], info, with_columns=True)))
+
+
+_EDITABLE = ("description", "primaryKeys", "lastModifiedKeys", "ontologyMapping")
+
+
+@handles("patch", "tables/{id}")
+def patch_table(req: Request) -> Reply:
+    db_id, info = _located(req, req.path_params["id"])
+    body = req.body if isinstance(req.body, dict) else {}
+    changes = {k: body[k] for k in _EDITABLE if k in body}
+    if changes:
+        store.update(req.platform, req.user, TABLES, req.path_params["id"], changes)
+    return Reply(shape(req, table_record(req, db_id, info, with_columns=True)))
+
+
+@handles("post", "tables/{id}/refresh")
+def refresh_table(req: Request) -> Reply:
+    from ..runner import iso_now
+
+    db_id, info = _located(req, req.path_params["id"])
+    store.update(req.platform, req.user, TABLES, req.path_params["id"], {"lastRefresh": iso_now()})
+    return Reply(shape(req, table_record(req, db_id, info, with_columns=True)))
