@@ -38,67 +38,28 @@ from ._common import (
 
 __all__ = ["job_record", "run_record"]
 
-#: run routes that exist per kind: (verb, suffix) for "{kind}/{id}/runs" + suffix
-_RUN_ROUTES: dict[str, tuple[tuple[str, str], ...]] = {
-    "scripts/containers": (
-        ("post", ""),
-        ("get", ""),
-        ("get", "/{run_id}"),
-        ("delete", "/{run_id}"),
-        ("get", "/{run_id}/logs"),
-        ("post", "/{run_id}/logs"),
-        ("get", "/{run_id}/outputs"),
-        ("post", "/{run_id}/outputs"),
-    ),
-    "scripts/python3": (
-        ("post", ""),
-        ("get", ""),
-        ("get", "/{run_id}"),
-        ("delete", "/{run_id}"),
-        ("get", "/{run_id}/logs"),
-        ("get", "/{run_id}/outputs"),
-        ("post", "/{run_id}/outputs"),
-    ),
-    "scripts/custom": (
-        ("post", ""),
-        ("get", ""),
-        ("get", "/{run_id}"),
-        ("delete", "/{run_id}"),
-        ("get", "/{run_id}/logs"),
-        ("get", "/{run_id}/outputs"),
-        ("post", "/{run_id}/outputs"),
-    ),
-    "scripts/sql": (
-        ("post", ""),
-        ("get", ""),
-        ("get", "/{run_id}"),
-        ("delete", "/{run_id}"),
-        ("get", "/{run_id}/logs"),
-        ("get", "/{run_id}/outputs"),
-    ),
-    "imports/files/csv": (
-        ("post", ""),
-        ("get", ""),
-        ("get", "/{run_id}"),
-        ("delete", "/{run_id}"),
-        ("get", "/{run_id}/logs"),
-    ),
-    "queries": (
-        ("post", ""),
-        ("get", ""),
-        ("get", "/{run_id}"),
-        ("delete", "/{run_id}"),
-        ("get", "/{run_id}/logs"),
-    ),
-    "jobs": (
-        ("post", ""),
-        ("get", ""),
-        ("get", "/{run_id}"),
-        ("delete", "/{run_id}"),
-        ("get", "/{run_id}/logs"),
-        ("get", "/{run_id}/outputs"),
-    ),
-}
+#: Kinds whose run routes these handlers serve (with ``jobs`` itself). Handlers
+#: are registered for every run route shape; the router only ever calls those
+#: that the API has for the kind.
+_RUN_KINDS = (
+    "jobs",
+    "scripts/containers",
+    "scripts/python3",
+    "scripts/custom",
+    "scripts/sql",
+    "imports/files/csv",
+    "queries",
+)
+_RUN_SUFFIXES = (
+    ("post", ""),
+    ("get", ""),
+    ("get", "/{run_id}"),
+    ("delete", "/{run_id}"),
+    ("get", "/{run_id}/logs"),
+    ("post", "/{run_id}/logs"),
+    ("get", "/{run_id}/outputs"),
+    ("post", "/{run_id}/outputs"),
+)
 
 
 #: Kinds with runs that the local platform records but does not execute.
@@ -382,8 +343,8 @@ _FACTORIES = {
     ("post", "/{run_id}/outputs"): _make_post_output,
 }
 
-for _kind_name, _routes in _RUN_ROUTES.items():
-    for _verb, _suffix in _routes:
+for _kind_name in (*_RUN_KINDS, *_NOT_EXECUTED):
+    for _verb, _suffix in _RUN_SUFFIXES:
         handles(_verb, f"{_kind_name}/{{id}}/runs{_suffix}")(
             _FACTORIES[(_verb, _suffix)](_kind_name)
         )
