@@ -165,3 +165,23 @@ def test_files_tables_and_runs_survive_a_restart(tmp_path, monkeypatch):
         assert messages == ["before restart"]
         cut = client.jobs.get_runs(live.id, live_run.id)
         assert cut.state == "failed" and cut.error
+
+
+def test_csv_export_job_outputs_files(client, database):
+    db_id = client.get_database_id(database)
+    export = client.exports.post_files_csv(
+        {
+            "sql": "SELECT 'a' AS x UNION ALL SELECT 'b' ORDER BY x",
+            "remote_host_id": db_id,
+            "credential_id": client.default_database_credential_id,
+        },
+        {"filename_prefix": "letters"},
+        compression="none",
+    )
+    fut = civis.utils.run_job(export.id, client=client, polling_interval=FAST)
+    assert fut.result(timeout=60).state == "succeeded"
+    assert client.jobs.get(export.id).type == "JobTypes::CsvExport"
+    file_id = civis.io.file_id_from_run_output("letters.csv", export.id, fut.run_id, client=client)
+    buf = io.BytesIO()
+    civis.io.civis_to_file(file_id, buf, client=client)
+    assert buf.getvalue() == b"x\na\nb\n"

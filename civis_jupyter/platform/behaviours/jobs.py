@@ -48,6 +48,7 @@ _RUN_KINDS = (
     "scripts/custom",
     "scripts/sql",
     "imports/files/csv",
+    "exports/files/csv",
     "queries",
 )
 _RUN_SUFFIXES = (
@@ -68,7 +69,6 @@ _NOT_EXECUTED = {
     "enhancements/civis-data-match": "JobTypes::CivisDataMatch",
     "enhancements/geocode": "JobTypes::Geocode",
     "enhancements/identity-resolution": "JobTypes::IdentityResolution",
-    "exports/files/csv": "JobTypes::CsvExport",
     "imports": "JobTypes::Import",
     "imports/files": "JobTypes::UrlImport",
     "media/optimizations": "JobTypes::MediaOptimization",

@@ -424,3 +424,86 @@ def list_queries(req: Request) -> Reply:
         default_order="created_at",
         default_dir="desc",
     )
+
+
+# -- CSV exports ---------------------------------------------------------------------------
+
+CSV_EXPORTS = "exports/files/csv"
+
+
+def _csv_export_executor(req: Request, job: dict[str, Any]):
+    source, dest = job["source"], job.get("destination") or {}
+    as_script = {
+        "sql": source["sql"],
+        "remoteHostId": source["remoteHostId"],
+        "params": [],
+        "arguments": {},
+        "csvSettings": {
+            "includeHeader": job.get("includeHeader", True),
+            "compression": job.get("compression") or "gzip",
+            "columnDelimiter": job.get("columnDelimiter") or "comma",
+            "forceMultifile": bool(job.get("forceMultifile")),
+            "maxFileSize": job.get("maxFileSize"),
+            "filenamePrefix": dest.get("filenamePrefix"),
+        },
+    }
+    return _export_executor(req, as_script)
+
+
+@handles("post", "exports/files/csv")
+def create_csv_export(req: Request) -> Reply:
+    source = body_get(req, "source")
+    if not isinstance(source, dict):
+        raise ApiError(400, "source is required: {sql, remoteHostId, credentialId}")
+    sql = source.get("sql")
+    if not isinstance(sql, str) or not sql.strip():
+        raise ApiError(400, "source.sql is required")
+    db_id = int_param(source.get("remoteHostId"), "source.remoteHostId")
+    if db_id is None:
+        raise ApiError(400, "source.remoteHostId is required")
+    store.database(req.platform, req.user, db_id)
+    cred = int_param(source.get("credentialId"), "source.credentialId")
+    if cred is not None:
+        store.credential(req.platform, req.user, cred)
+    dest = body_get(req, "destination", {}) or {}
+    if not isinstance(dest, dict):
+        raise ApiError(400, "destination must be an object")
+    if dest.get("storagePath"):
+        raise ApiError(400, "destination.storagePath is not supported here; results become files")
+    settings = {
+        "includeHeader": body_get(req, "includeHeader", True),
+        "compression": body_get(req, "compression", "gzip"),
+        "columnDelimiter": body_get(req, "columnDelimiter", "comma"),
+        "forceMultifile": bool(body_get(req, "forceMultifile", False)),
+        "maxFileSize": body_get(req, "maxFileSize"),
+    }
+    try:
+        CsvSettings.from_api(settings)
+    except WarehouseError as exc:
+        raise ApiError(400, str(exc)) from None
+    fields = {
+        "name": body_get(req, "name") or "CSV export",
+        "source": {"sql": sql, "remoteHostId": db_id, "credentialId": cred},
+        "destination": {"filenamePrefix": dest.get("filenamePrefix"), "storagePath": None},
+        "hidden": bool(body_get(req, "hidden", False)),
+        **settings,
+    }
+    obj = store.create(req.platform, req.user, CSV_EXPORTS, fields)
+    return Reply(shape(req, dict(obj, myPermissionLevel="manage")), status=201)
+
+
+@handles("get", "exports/files/csv/{id}")
+def get_csv_export(req: Request) -> Reply:
+    obj = store.fetch(req.platform, req.user, CSV_EXPORTS, req.path_params["id"])
+    perm = store.permission(req.platform, req.user, obj)
+    return Reply(shape(req, dict(obj, myPermissionLevel=perm)))
+
+
+register_job_kind(
+    JobKind(
+        kind=CSV_EXPORTS,
+        job_type="JobTypes::CsvExport",
+        parent_key=None,
+        executor=_csv_export_executor,
+    )
+)
