@@ -162,3 +162,32 @@ def test_civis_command_inside_a_run_downloads_a_file(client):
     assert fut.result(timeout=120).state == "succeeded"
     messages = [e["message"] for e in civis.utils.job_logs(job.id, fut.run_id, client=client)]
     assert "payload for the run" in messages
+
+
+def test_import_from_url_template_loads_a_platform_file(client, platform, database):
+    file_id = civis.io.file_to_civis(
+        io.BytesIO('id,word\n1,ünï\n2,"a, b"\n'.encode()), "words.csv", client=client
+    )
+    url = client.files.get(file_id).file_url
+    template = civis.find_one(client.templates.list_scripts(limit=100), name="Import from URL")
+    custom = client.scripts.post_custom(
+        template.id,
+        arguments={"URL": url, "TABLE_NAME": "scratch.from_url", "IF_EXISTS": "drop"},
+    )
+    fut = civis.utils.run_job(custom.id, client=client, polling_interval=FAST)
+    assert fut.result(timeout=120).state == "succeeded"
+    rows = civis.io.read_civis_sql(
+        "SELECT * FROM scratch.from_url ORDER BY id", database, client=client, polling_interval=FAST
+    )
+    assert rows == [["id", "word"], ["1", "ünï"], ["2", "a, b"]]
+
+
+def test_templates_are_usable_by_every_user(platform):
+    other = civis.APIClient(api_key=platform.create_user("template-user"))
+    greeting = civis.find_one(other.templates.list_scripts(limit=100), name="Greeting")
+    assert greeting is not None
+    custom = other.scripts.post_custom(greeting.id, arguments={"NAME": "Lin"})
+    fut = civis.utils.run_job(custom.id, client=other, polling_interval=FAST)
+    assert fut.result(timeout=120).state == "succeeded"
+    with pytest.raises(CivisAPIError):
+        other.scripts.get_containers(greeting.script_id)

@@ -30,8 +30,10 @@ __all__ = [
     "jobs",
     "objects",
     "permission",
+    "raw",
     "table_id",
     "update",
+    "write_raw",
 ]
 
 
@@ -39,9 +41,18 @@ def _store(platform: Any) -> Any:
     return platform.store
 
 
-def create(platform: Any, user: dict[str, Any], kind: str, fields: dict[str, Any]) -> dict:
-    """Store a new object authored by ``user``; returns it with its id."""
-    return _store(platform).create(kind, fields, user)
+def create(
+    platform: Any, user: dict[str, Any], kind: str, fields: dict[str, Any], public: bool = False
+) -> dict:
+    """Store a new object authored by ``user`` (readable by all if ``public``)."""
+    return _store(platform).create(kind, fields, user, public=public)
+
+
+def raw(platform: Any, kind: str, obj_id: Any) -> dict[str, Any] | None:
+    """An object of ``kind`` regardless of permissions (for the platform itself)."""
+    if _store(platform).kind_of(int(obj_id)) != kind:
+        return None
+    return _store(platform).raw(int(obj_id))
 
 
 def fetch(
@@ -64,6 +75,11 @@ def update(
 ) -> dict[str, Any]:
     """Merge fields into an object (write permission)."""
     return _store(platform).update(kind, int(obj_id), fields, user)
+
+
+def write_raw(platform: Any, obj_id: Any, fields: dict[str, Any]) -> dict[str, Any]:
+    """Merge fields into an object without a permission check (platform bookkeeping)."""
+    return _store(platform).write_raw(int(obj_id), fields)
 
 
 def objects(

@@ -14,6 +14,7 @@ the parameters (values from ``arguments``, else the parameter's ``default``).
 from __future__ import annotations
 
 import json
+from pathlib import Path
 from typing import Any
 
 from ..api import ApiError, Reply, Request, handles
@@ -250,9 +251,14 @@ def get_python3(req: Request) -> Reply:
 _BACKING = {CONTAINERS: "container", PYTHON3: "python3", "scripts/sql": "sql"}
 
 
-def _backing_script(platform: Any, user: dict[str, Any], script_id: int) -> tuple[str, dict]:
+def _backing_script(platform: Any, user: dict[str, Any] | None, script_id: int) -> tuple[str, dict]:
+    """The script behind a template: readable by ``user``, or by anyone when
+    ``user`` is None (running a template does not need access to its script)."""
     for kind in _BACKING:
-        found = store.find(platform, user, kind, script_id)
+        if user is None:
+            found = store.raw(platform, kind, script_id)
+        else:
+            found = store.find(platform, user, kind, script_id)
         if found is not None:
             return kind, found
     raise ApiError(404, f"script {script_id} is not a container, Python or SQL script")
@@ -334,7 +340,7 @@ def _custom_executor(req: Request, job: dict[str, Any]):
     from ._common import JOB_KINDS
 
     template = store.fetch(req.platform, req.user, TEMPLATES, job["fromTemplateId"])
-    kind, script = _backing_script(req.platform, req.user, template["scriptId"])
+    kind, script = _backing_script(req.platform, None, template["scriptId"])
     merged = dict(script)
     merged["arguments"] = {**(script.get("arguments") or {}), **(job.get("arguments") or {})}
     merged["params"] = script.get("params") or []
@@ -347,7 +353,7 @@ def create_custom(req: Request) -> Reply:
     if template_id is None:
         raise ApiError(400, "fromTemplateId is required")
     template = store.fetch(req.platform, req.user, TEMPLATES, template_id)
-    kind, _script = _backing_script(req.platform, req.user, template["scriptId"])
+    kind, _script = _backing_script(req.platform, None, template["scriptId"])
     fields = _common(req)
     fields.update(
         {
@@ -364,13 +370,7 @@ def create_custom(req: Request) -> Reply:
         }
     )
     obj = store.create(req.platform, req.user, CUSTOM, fields)
-    store.update(
-        req.platform,
-        req.user,
-        TEMPLATES,
-        template_id,
-        {"useCount": int(template.get("useCount") or 0) + 1},
-    )
+    store.write_raw(req.platform, template_id, {"useCount": int(template.get("useCount") or 0) + 1})
     return Reply(shape(req, script_record(req, CUSTOM, obj, "script/custom")), status=201)
 
 
@@ -451,15 +451,81 @@ def create_demo_scripts(platform: Any, command: str, template_command: str) -> d
             "userContext": "runner",
             "uiReportId": None,
         },
+        public=True,
     )
     store.update(
         platform, user, CONTAINERS, backing["id"], {"publishedAsTemplateId": template["id"]}
     )
+    importer = _import_from_url_template(platform, user)
     return {
         "script_id": demo["id"],
         "template_script_id": backing["id"],
         "template_id": template["id"],
+        "import_template_id": importer["id"],
     }
+
+
+def _param(name: str, label: str, required: bool, default: str | None = None) -> dict:
+    return {
+        "name": name,
+        "label": label,
+        "description": label,
+        "type": "string",
+        "required": required,
+        "value": None,
+        "default": default,
+        "allowedValues": [],
+    }
+
+
+def _import_from_url_template(platform: Any, user: dict[str, Any]) -> dict[str, Any]:
+    """Publish the "Import from URL" Python script as a template (seed)."""
+    from .. import import_from_url
+
+    params = [
+        _param("URL", "URL of a CSV file", True),
+        _param("TABLE_NAME", "Destination table (schema.table)", True),
+        _param("IF_EXISTS", "fail, append, truncate or drop", False, "fail"),
+        _param("DATABASE_NAME", "Database name", False),
+    ]
+    script = store.create(
+        platform,
+        user,
+        PYTHON3,
+        {
+            "name": "Import from URL script",
+            "source": Path(import_from_url.__file__).read_text(encoding="utf-8"),
+            "params": params,
+            "arguments": {},
+            "hidden": False,
+            "archived": False,
+            "isTemplate": False,
+            "category": "import",
+        },
+    )
+    template = store.create(
+        platform,
+        user,
+        TEMPLATES,
+        {
+            "name": "Import from URL",
+            "scriptId": script["id"],
+            "scriptType": "python3",
+            "params": params,
+            "note": "Loads a CSV file at a URL into a table.",
+            "archived": False,
+            "hidden": False,
+            "public": True,
+            "techReviewed": True,
+            "useCount": 0,
+            "category": "import",
+            "userContext": "runner",
+            "uiReportId": None,
+        },
+        public=True,
+    )
+    store.update(platform, user, PYTHON3, script["id"], {"publishedAsTemplateId": template["id"]})
+    return template
 
 
 register_job_kind(
