@@ -15,7 +15,9 @@ two for ~690k rows):
 
 Every value comes from integer hashing of row keys, so the data are the same
 on every machine and every run. :func:`seed_demo` seeds a platform's default
-database and adds a demo container script and a custom-script template.
+database and adds a demo container script and two public script templates,
+"Greeting" (a container script printing ``Hello, $NAME!``) and "Import from
+URL" (a Python script loading a CSV at a URL into a table).
 """
 
 from __future__ import annotations
@@ -199,7 +201,7 @@ WHERE a.brandable_user_id % 5 IN (0, 2);
 
 
 def seed_demo(platform: Any) -> dict[str, Any]:
-    """Seed a platform: demo tables in its default database, a demo script, a template.
+    """Seed a platform: demo tables in its default database, a demo script, templates.
 
     Parameters
     ----------
@@ -209,7 +211,8 @@ def seed_demo(platform: Any) -> dict[str, Any]:
     Returns
     -------
     dict
-        ``tables`` (name -> rows), ``script_id`` and ``template_id``.
+        ``tables`` (name -> rows), ``script_id``, ``template_script_id``,
+        ``template_id`` and ``import_template_id``.
     """
     from .behaviours.scripts import create_demo_scripts
 
