@@ -736,8 +736,12 @@ class Warehouse:
                 lengths = self._varchar_lengths(cur, path, compression, delim, has_header, columns)
             except duckdb.Error as exc:
                 raise WarehouseError(f"cannot read the CSV file: {_message(exc)}") from None
+        # without a header, columns are named column_1, column_2, ... as on Civis
         table_columns = [
-            Column(c["name"], _import_sql_type(c["type"], lengths.get(i)))
+            Column(
+                c["name"] if has_header else f"column_{i + 1}",
+                _import_sql_type(c["type"], lengths.get(i)),
+            )
             for i, c in enumerate(columns)
         ]
         return CsvDetection(

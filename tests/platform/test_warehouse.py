@@ -353,3 +353,12 @@ def test_column_stats(wh):
     assert sum(stats["name"]["valueDistributionPercent"].values()) == pytest.approx(100)
     assert wh.column_stats("public", "people", max_rows=3) == []
     assert wh.column_stats("public", "absent") == []
+
+
+def test_detect_without_header_names_columns_like_civis(wh, tmp_path):
+    src = tmp_path / "plain.csv"
+    src.write_text("1,x\n2,y\n")
+    info = wh.detect_csv(src, include_header=False)
+    assert [c.name for c in info.table_columns] == ["column_1", "column_2"]
+    assert wh.load_csv([src], "public", "plain", include_header=False) == 2
+    assert [c.name for c in wh.table("public", "plain").columns] == ["column_1", "column_2"]
