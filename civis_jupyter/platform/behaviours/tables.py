@@ -10,10 +10,12 @@ when the table no longer exists.
 from __future__ import annotations
 
 import fnmatch
+import functools
+from collections.abc import Callable
 from typing import Any
 
 from ..api import ApiError, Reply, Request, handles
-from ..warehouse import TableInfo
+from ..warehouse import TableInfo, WarehouseError
 from . import _store as store
 from ._common import int_param, paginate, shape
 
@@ -29,6 +31,19 @@ _DATA_TYPES = {
     "boolean": "boolean",
     "date": "date",
 }
+
+
+def _warehouse_errors(handler: Callable[[Request], Reply]) -> Callable[[Request], Reply]:
+    """Answer warehouse failures (locked or closed files, bad SQL) as API errors."""
+
+    @functools.wraps(handler)
+    def wrapped(req: Request) -> Reply:
+        try:
+            return handler(req)
+        except WarehouseError as exc:
+            raise ApiError(500, f"the warehouse failed: {exc}", "internal_error") from None
+
+    return wrapped
 
 
 def table_id(platform: Any, user: dict[str, Any], db_id: int, schema: str, name: str) -> int:
@@ -121,6 +136,7 @@ def _matches(pattern: str | None, value: str) -> bool:
 
 
 @handles("get", "tables")
+@_warehouse_errors
 def list_tables(req: Request) -> Reply:
     q = req.query
     db_filter = int_param(q.get("database_id"), "database_id")
@@ -163,12 +179,14 @@ def _located(req: Request, tid: int) -> tuple[int, TableInfo]:
 
 
 @handles("get", "tables/{id}")
+@_warehouse_errors
 def get_table(req: Request) -> Reply:
     db_id, info = _located(req, req.path_params["id"])
     return Reply(shape(req, table_record(req, db_id, info, with_columns=True)))
 
 
 @handles("get", "tables/{id}/columns")
+@_warehouse_errors
 def list_table_columns(req: Request) -> Reply:
     db_id, info = _located(req, req.path_params["id"])
     cols = table_record(req, db_id, info, with_columns=True)["columns"]
@@ -178,6 +196,7 @@ def list_table_columns(req: Request) -> Reply:
 
 
 @handles("get", "databases/{id}/schemas")
+@_warehouse_errors
 def list_schemas(req: Request) -> Reply:
     db = store.database(req.platform, req.user, req.path_params["id"])
     name = (req.query.get("name") or "").lower()
@@ -186,6 +205,7 @@ def list_schemas(req: Request) -> Reply:
 
 
 @handles("get", "databases/{id}/schemas/{schema_name}/tables")
+@_warehouse_errors
 def list_schema_tables(req: Request) -> Reply:
     db = store.database(req.platform, req.user, req.path_params["id"])
     schema = req.path_params["schema_name"]
@@ -198,6 +218,7 @@ def list_schema_tables(req: Request) -> Reply:
 
 
 @handles("get", "databases/{id}/schemas/{schema_name}/tables/{table_name}")
+@_warehouse_errors
 def get_schema_table(req: Request) -> Reply:
     db = store.database(req.platform, req.user, req.path_params["id"])
     schema, name = req.path_params["schema_name"], req.path_params["table_name"]
@@ -211,6 +232,7 @@ _EDITABLE = ("description", "primaryKeys", "lastModifiedKeys", "ontologyMapping"
 
 
 @handles("patch", "tables/{id}")
+@_warehouse_errors
 def patch_table(req: Request) -> Reply:
     db_id, info = _located(req, req.path_params["id"])
     body = req.body if isinstance(req.body, dict) else {}
@@ -221,6 +243,7 @@ def patch_table(req: Request) -> Reply:
 
 
 @handles("post", "tables/{id}/refresh")
+@_warehouse_errors
 def refresh_table(req: Request) -> Reply:
     from ..runner import iso_now
 
