@@ -295,3 +295,23 @@ def test_csv_to_civis_converts_windows_1252_files(client, database, tmp_path):
         "SELECT * FROM scratch.legacy", database, client=client, polling_interval=FAST
     )
     assert rows == [["name", "quote"], ["café", "\u201cok\u201d"]]
+
+
+def test_civis_file_to_table_with_several_files(client, database):
+    ids = [
+        civis.io.file_to_civis(io.BytesIO(text.encode()), f"part{i}.csv", client=client)
+        for i, text in enumerate(["k,v\n1,a\n2,b\n", "k,v\n3,c\n4,\n"])
+    ]
+    fut = civis.io.civis_file_to_table(
+        ids,
+        database,
+        "scratch.parts",
+        client=client,
+        existing_table_rows="drop",
+        polling_interval=FAST,
+    )
+    assert fut.result().state == "succeeded"
+    rows = civis.io.read_civis_sql(
+        "SELECT k, v FROM scratch.parts ORDER BY k", database, client=client, polling_interval=FAST
+    )
+    assert rows == [["k", "v"], ["1", "a"], ["2", "b"], ["3", "c"], ["4", ""]]
