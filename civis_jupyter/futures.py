@@ -252,6 +252,9 @@ class CivisFuture(_cf.Future):
         self._subscribers_lock = threading.Lock()
         self._created = time.time()
         self._etag: str | None = None
+        self._callbacks_done = threading.Event()
+        self._cancel_lock = threading.Lock()
+        self._callback_thread: int | None = None
         with _registry_lock:
             _registry.append(weakref.ref(self))
             callbacks = list(_new_future_callbacks)
@@ -465,9 +468,11 @@ class CivisFuture(_cf.Future):
 
     def _mark_cancelled(self) -> bool:
         self.state = "cancelled"
-        if not _cf.Future.cancel(self):
-            return False
-        self.set_running_or_notify_cancel()
+        with self._cancel_lock:  # the poller and a user may both get here
+            if self.done():
+                return False
+            _cf.Future.cancel(self)
+            self.set_running_or_notify_cancel()
         return True
 
     # -- public Future API -------------------------------------------------------
@@ -508,14 +513,32 @@ class CivisFuture(_cf.Future):
         self._wait(timeout)
         return super().exception(0)
 
+    def _invoke_callbacks(self) -> None:
+        # Done-callbacks (e.g. a download after an export) finish before
+        # result() returns, so that their work is there when it does.
+        self._callback_thread = threading.get_ident()
+        try:
+            super()._invoke_callbacks()
+        finally:
+            self._callback_thread = None
+            self._callbacks_done.set()
+
     def _wait(self, timeout: float | None) -> None:
         deadline = None if timeout is None else time.monotonic() + timeout
+
+        def left() -> float:
+            remaining = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
+            if remaining <= 0:
+                raise _cf.TimeoutError()
+            return remaining
+
         with self._condition:
             while not self.done():
-                left = 0.2 if deadline is None else min(0.2, deadline - time.monotonic())
-                if left <= 0:
-                    raise _cf.TimeoutError()
-                self._condition.wait(left)
+                self._condition.wait(left())
+        if self._callback_thread == threading.get_ident():
+            return  # called from one of this future's own callbacks
+        while not self._callbacks_done.wait(left()):
+            pass
 
 
 class ContainerFuture(CivisFuture):

@@ -43,7 +43,7 @@ def test_cell_returns_the_full_result_as_a_dataframe(shell, database, platform_e
     sql = f"select station_id, count(*) as n from {RIDES} group by 1 order by 1"
     frame = _run_cell(shell, database, sql)
     assert isinstance(frame, pd.DataFrame)
-    expected = civis.io.read_civis_sql(sql, database, use_pandas=True)
+    expected = civis.io.read_civis_sql(sql, database, return_as="pandas")
     assert len(frame) == len(expected) > 100
     assert frame["n"].sum() == expected["n"].sum()
 

@@ -203,7 +203,7 @@ class FilesBrowser(StaticFallback, widgets.VBox):
         )
         return [
             {"id": r["id"], "name": r.get("name"), "updated_at": r.get("updated_at")}
-            for r in results
+            for r in results["results"] or []
             if str(r.get("type", "file")).lower() == "file"
         ]
 

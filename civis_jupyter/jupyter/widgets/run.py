@@ -113,11 +113,11 @@ class RunWidget(StaticFallback, widgets.VBox):
                     self.error = str(response.get("error"))
             if future.done() and future.cancelled():
                 state = "cancelled"
-            self.state = state
             if self._show_logs:
                 self._fetch_logs()
             if state in DONE_STATES:
-                self._finish()
+                self._finish(state)
+            self.state = state  # last, so that watchers of the state see the rest
             self._render()
 
     def _client(self) -> Any:
@@ -140,9 +140,9 @@ class RunWidget(StaticFallback, widgets.VBox):
             self._last_log_id = line["id"]
         self.log_text = "\n".join(self._logs)
 
-    def _finish(self) -> None:
+    def _finish(self, state: str) -> None:
         self._cancel.disabled = True
-        if self.outputs_text or self.state not in ("succeeded", "success"):
+        if self.outputs_text or state not in ("succeeded", "success"):
             return
         try:
             outputs = self.future.outputs()
