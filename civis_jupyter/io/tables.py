@@ -124,9 +124,11 @@ def _arrow_frame(data: bytes) -> Any:
     import pyarrow.csv as pacsv
 
     convert = pacsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False)
+    # A row holding a single NULL is a blank line: keep it.
+    parse = pacsv.ParseOptions(ignore_empty_lines=False)
     source = pa.BufferReader(data)
     stream = pa.CompressedInputStream(source, "gzip")
-    table = pacsv.read_csv(stream, convert_options=convert)
+    table = pacsv.read_csv(stream, convert_options=convert, parse_options=parse)
     as_text = {
         f.name: pa.string()
         for f in table.schema
@@ -137,7 +139,9 @@ def _arrow_frame(data: bytes) -> Any:
             strings_can_be_null=True, quoted_strings_can_be_null=False, column_types=as_text
         )
         table = pacsv.read_csv(
-            pa.CompressedInputStream(pa.BufferReader(data), "gzip"), convert_options=convert
+            pa.CompressedInputStream(pa.BufferReader(data), "gzip"),
+            convert_options=convert,
+            parse_options=parse,
         )
     columns = [
         col.cast(pa.string()) if pa.types.is_date(col.type) else col for col in table.columns
@@ -152,6 +156,7 @@ def _read_result(data: bytes, return_as: str, encoding: str | None, kwargs: dict
         if not data:
             return pd.DataFrame()
         if kwargs or (encoding and encoding.lower().replace("-", "") != "utf8"):
+            kwargs.setdefault("skip_blank_lines", False)  # a lone NULL is a blank line
             return pd.read_csv(io.BytesIO(data), compression="gzip", encoding=encoding, **kwargs)
         return _arrow_frame(data)
     text = gzip.decompress(data).decode(encoding or "utf-8")
