@@ -1,0 +1,7 @@
+"""``python -m civis_jupyter.cli``."""
+
+import sys
+
+from . import main
+
+sys.exit(main())
