@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 from typing import Any
 
 import pandas as pd
@@ -41,6 +42,17 @@ def _frame_from_rows(rows: Any, columns: Any) -> pd.DataFrame:
                 lambda v: v if v is None or isinstance(v, bool) else str(v).lower() in ("t", "true")
             )
     return frame
+
+
+_SEPARATOR = re.compile(r"(?:^|\s)--(?:\s|$)")
+
+
+def _split_line(line: str) -> tuple[str, str]:
+    """Split ``%civis_sql [options] -- SQL`` at the standalone ``--``."""
+    match = _SEPARATOR.search(line)
+    if match is None:
+        return line, ""
+    return line[: match.start()], line[match.end() :]
 
 
 def _quote_ident(name: str) -> str:
@@ -152,7 +164,7 @@ class CivisMagics(Magics):
         ``{name}`` in the SQL is replaced by the notebook variable ``name`` as a
         safely quoted SQL literal (``{{`` for a literal brace).
         """
-        head, _, tail = line.partition("--") if cell is None else (line, "", "")
+        head, tail = (line, "") if cell is not None else _split_line(line)
         try:
             args = parse_argstring(self.civis_sql, head)
         except UsageError:

@@ -40,7 +40,7 @@ def official(platform):
             client = civis.APIClient(api_key=platform.api_key)
 
         def sql(query):
-            return civis.io.read_civis_sql(query, "local", use_pandas=True, client=client)
+            return civis.io.read_civis_sql(query, "local", return_as="pandas", client=client)
 
         yield sql
 
