@@ -97,11 +97,13 @@ def run_notebook(path: Path, out_dir: Path, env: dict[str, str], timeout: int = 
     done = [0]
 
     def on_cell_start(cell: Any, cell_index: int) -> None:
-        _progress(done[0], len(code_cells), cell.source, started)
+        if cell.cell_type == "code":
+            _progress(done[0], len(code_cells), cell.source, started)
 
     def on_cell_complete(cell: Any, cell_index: int) -> None:
-        done[0] += 1
-        _progress(done[0], len(code_cells), cell.source, started)
+        if cell.cell_type == "code":
+            done[0] += 1
+            _progress(done[0], len(code_cells), cell.source, started)
 
     work = out_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
