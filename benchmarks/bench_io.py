@@ -56,35 +56,21 @@ def _end_latency(fut_result: dict, noticed: float) -> float:
     return noticed - end
 
 
-def _futures(lib: object, client: object, durations: list[int], counter) -> tuple[list, int]:
-    """Start one run per duration, wait on all, return notice latencies."""
-    futures = []
-    for seconds in durations:
-        script = client.scripts.post_containers(
-            {"cpu": 256, "memory": 512},
-            name=f"sleep {seconds}",
-            docker_command=f"sleep {seconds}",
-            docker_image_name="x",
-        )
-        run = client.jobs.post_runs(script["id"])
-        futures.append(
-            lib.futures.CivisFuture(client.jobs.get_runs, (script["id"], run["id"]), client=client)
-        )
+def _one_future(lib: object, client: object, seconds: int, counter) -> tuple[float, int]:
+    """Wait on one run of ``sleep seconds``; return (notice latency, requests while waiting)."""
+    script = client.scripts.post_containers(
+        {"cpu": 256, "memory": 512},
+        name=f"sleep {seconds}",
+        docker_command=f"sleep {seconds}",
+        docker_image_name="x",
+    )
+    run = client.jobs.post_runs(script["id"])
     before = counter()
-    latencies: list[float] = [0.0] * len(futures)
-
-    def watch(i: int, fut) -> None:
-        result = fut.result()
-        latencies[i] = _end_latency(
-            result.json() if hasattr(result, "json") else result, time.time()
-        )
-
-    threads = [threading.Thread(target=watch, args=(i, f)) for i, f in enumerate(futures)]
-    for t in threads:
-        t.start()
-    for t in threads:
-        t.join()
-    return latencies, counter() - before
+    fut = lib.futures.CivisFuture(client.jobs.get_runs, (script["id"], run["id"]), client=client)
+    result = fut.result()
+    noticed = time.time()
+    data = result.json() if hasattr(result, "json") else result
+    return _end_latency(data, noticed), counter() - before
 
 
 def main() -> None:
@@ -148,31 +134,50 @@ def main() -> None:
         for label, a, b in rows:
             print(f"{label:<{width}}  {a:7.2f}s  {b:7.2f}s  {a / b:.2f}")
 
-        ours_lat, ours_req = _futures(
-            civis_jupyter, ours, durations, lambda: ours._transport.requests_sent
-        )
-        sent = {"n": 0}
-
         import requests
 
+        sent = {"n": 0}
         real_send = requests.Session.send
 
         def counting_send(self, request, **kwargs):
-            sent["n"] += 1
+            if self is not ours._transport.session:  # the official client's sessions
+                sent["n"] += 1
             return real_send(self, request, **kwargs)
 
         requests.Session.send = counting_send
+        results: dict[str, list] = {"ours": [], "official": []}
+
+        def follow(kind: str, seconds: int) -> None:
+            if kind == "ours":
+                out = _one_future(
+                    civis_jupyter, ours, seconds, lambda: ours._transport.requests_sent
+                )
+            else:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore")
+                    out = _one_future(civis, theirs, seconds, lambda: sent["n"])
+            results[kind].append(out)
+
         try:
-            their_lat, their_req = _futures(civis, theirs, durations, lambda: sent["n"])
+            for seconds in durations:  # one future at a time per client, both clients at once
+                pair = [
+                    threading.Thread(target=follow, args=(k, seconds), name=f"{k}-{seconds}")
+                    for k in ("ours", "official")
+                ]
+                for t in pair:
+                    t.start()
+                for t in pair:
+                    t.join()
         finally:
             requests.Session.send = real_send
-        print(
-            f"future end notice, runs of {durations} s: median latency ours "
-            f"{statistics.median(ours_lat):.3f}s vs official {statistics.median(their_lat):.3f}s; "
-            f"requests while waiting ours {ours_req} vs official {their_req}"
-        )
+        for kind in ("ours", "official"):
+            lat = statistics.median(r[0] for r in results[kind])
+            req = sum(r[1] for r in results[kind])
+            print(
+                f"future end notice, runs of {durations} s, {kind:>8}: median latency "
+                f"{lat:.3f}s, requests while waiting {req}"
+            )
 
-        before = threading.active_count()
         queries = [
             ours.queries.post(
                 platform.default_database_id,
@@ -188,11 +193,11 @@ def main() -> None:
             )
             for q in queries
         ]
-        threads_ours = threading.active_count() - before
+        pollers = [t for t in threading.enumerate() if t.name == "civis-poller"]
         for f in futs:
             f.result()
         print(
-            f"200 concurrent futures: {threads_ours} extra thread(s) for ours "
+            f"200 concurrent futures: {len(pollers)} polling thread(s) for ours "
             "(the official client starts one thread per future)"
         )
 
