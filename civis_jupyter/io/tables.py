@@ -123,7 +123,10 @@ def _arrow_frame(data: bytes) -> Any:
     import pyarrow as pa
     import pyarrow.csv as pacsv
 
-    convert = pacsv.ConvertOptions(strings_can_be_null=True, quoted_strings_can_be_null=False)
+    # Only an unquoted empty field is NULL: the text "NULL" or "NaN" stays text.
+    convert = pacsv.ConvertOptions(
+        null_values=[""], strings_can_be_null=True, quoted_strings_can_be_null=False
+    )
     # A row holding a single NULL is a blank line: keep it.
     parse = pacsv.ParseOptions(ignore_empty_lines=False)
     source = pa.BufferReader(data)
@@ -136,7 +139,10 @@ def _arrow_frame(data: bytes) -> Any:
     }
     if as_text:  # keep timestamps as the text the database wrote, like pandas would
         convert = pacsv.ConvertOptions(
-            strings_can_be_null=True, quoted_strings_can_be_null=False, column_types=as_text
+            null_values=[""],
+            strings_can_be_null=True,
+            quoted_strings_can_be_null=False,
+            column_types=as_text,
         )
         table = pacsv.read_csv(
             pa.CompressedInputStream(pa.BufferReader(data), "gzip"),

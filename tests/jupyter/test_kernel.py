@@ -77,7 +77,7 @@ def test_interrupting_the_kernel_cancels_the_run(platform_env, tmp_path):
             data = msg["content"].get("data", {})
             card_seen = "text/plain" in data and "running" in data["text/plain"]
             card_seen = card_seen or "queued" in data.get("text/plain", "")
-        sql_jobs = [j for j in client.jobs.list(limit=50) if j.name == "%%civis_sql"]
+        sql_jobs = [j for j in client.jobs.list(hidden=True, limit=50) if j.name == "%%civis_sql"]
         job = max(sql_jobs, key=lambda j: j.id)
         km.interrupt_kernel()
         try:
