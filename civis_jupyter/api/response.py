@@ -48,7 +48,30 @@ def _immutable(*_: Any) -> None:
     )
 
 
-class Response:
+class _RateLimitInfo:
+    """``calls_remaining`` and ``rate_limit`` from the ``headers`` of a response."""
+
+    __slots__ = ()
+    headers: Mapping[str, str] | None
+
+    @property
+    def calls_remaining(self) -> int | None:
+        """API calls left in the current rate-limit window."""
+        value = (self.headers or {}).get("X-RateLimit-Remaining")
+        return int(value) if value else None
+
+    @property
+    def rate_limit(self) -> int | None:
+        """API calls allowed per rate-limit window."""
+        value = (self.headers or {}).get("X-RateLimit-Limit")
+        return int(value) if value else None
+
+
+def _plain_items(items: Iterable[Any], snake_case: bool) -> list[Any]:
+    return [r.json(snake_case) if isinstance(r, Response) else r for r in items]
+
+
+class Response(_RateLimitInfo):
     """A read-only view of one JSON object answered by the Civis API.
 
     Keys are available in snake_case (``r.created_at``, ``r["created_at"]``),
@@ -172,19 +195,6 @@ class Response:
         """Key-value pairs, keys in snake_case."""
         return [(k, self[k]) for k in self._key_map()]
 
-    # -- rate limit info --------------------------------------------------
-    @property
-    def calls_remaining(self) -> int | None:
-        """API calls left in the current rate-limit window."""
-        value = (self.headers or {}).get("X-RateLimit-Remaining")
-        return int(value) if value else None
-
-    @property
-    def rate_limit(self) -> int | None:
-        """API calls allowed per rate-limit window."""
-        value = (self.headers or {}).get("X-RateLimit-Limit")
-        return int(value) if value else None
-
     # -- conversion -------------------------------------------------------
     def json(self, snake_case: bool = True) -> dict[str, Any]:
         """Return the data as plain, modifiable dicts and lists.
@@ -254,7 +264,7 @@ def _plain(value: Any) -> Any:
     return value
 
 
-class ListResponse(list):
+class ListResponse(_RateLimitInfo, list):
     """A list of :class:`Response` objects that also carries the HTTP headers.
 
     Parameters
@@ -269,18 +279,6 @@ class ListResponse(list):
         super().__init__(responses)
         self.headers = headers
 
-    @property
-    def calls_remaining(self) -> int | None:
-        """API calls left in the current rate-limit window."""
-        value = (self.headers or {}).get("X-RateLimit-Remaining")
-        return int(value) if value else None
-
-    @property
-    def rate_limit(self) -> int | None:
-        """API calls allowed per rate-limit window."""
-        value = (self.headers or {}).get("X-RateLimit-Limit")
-        return int(value) if value else None
-
     def json(self, snake_case: bool = True) -> list[Any]:
         """Return the items as plain dicts.
 
@@ -293,7 +291,7 @@ class ListResponse(list):
         -------
         list
         """
-        return [r.json(snake_case) if isinstance(r, Response) else r for r in self]
+        return _plain_items(self, snake_case)
 
 
 def convert_response_data_type(
@@ -399,7 +397,7 @@ class PaginatedResponse:
         -------
         list
         """
-        return [r.json(snake_case) if isinstance(r, Response) else r for r in self]
+        return _plain_items(self, snake_case)
 
 
 def find(
