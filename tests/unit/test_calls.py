@@ -127,10 +127,18 @@ def test_help_on_a_resource_lists_its_methods(client):
 
 
 def test_ipython_inspector_shows_docstring(client):
-    from IPython.core.oinspect import Inspector
+    from IPython.testing.globalipapp import get_ipython, start_ipython
 
-    info = Inspector().info(client.workflows.get, "client.workflows.get")
+    shell = start_ipython() or get_ipython()
+    shell.user_ns["inspected_client"] = client
+    info = shell.object_inspect("inspected_client.workflows.get")
     assert "API URL: ``GET /workflows/{id}``" in info["docstring"]
+
+    import rlcompleter
+
+    completer = rlcompleter.Completer({"c": client})
+    assert completer.complete("c.workflows.list_ex", 0) == "c.workflows.list_executions("
+    assert completer.complete("c.workfl", 0) == "c.workflows"
 
 
 def test_raw_return_type(api_server, official_spec_path):
