@@ -147,5 +147,5 @@ def unload_ipython_extension(ipython: Any) -> None:
     if state["comms"] is not None:
         from . import labcomm
 
-        labcomm.unregister_comms(ipython)
+        labcomm.unregister_comms(ipython, state["comms"])
     setattr(ipython, _STATE_KEY, None)

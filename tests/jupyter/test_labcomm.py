@@ -1,0 +1,92 @@
+"""The JupyterLab extension's kernel side, through real comm messages to a kernel."""
+
+from __future__ import annotations
+
+import uuid
+
+from jupyter_client.manager import start_new_kernel
+
+
+def _open(kc, target):
+    comm_id = uuid.uuid4().hex
+    msg = kc.session.msg("comm_open", {"comm_id": comm_id, "target_name": target, "data": {}})
+    kc.shell_channel.send(msg)
+    return comm_id
+
+
+def _send(kc, comm_id, data):
+    kc.shell_channel.send(kc.session.msg("comm_msg", {"comm_id": comm_id, "data": data}))
+
+
+def _next_comm_data(kc, comm_id, predicate, timeout=60):
+    while True:
+        msg = kc.get_iopub_msg(timeout=timeout)
+        if msg["msg_type"] == "comm_msg" and msg["content"]["comm_id"] == comm_id:
+            data = msg["content"]["data"]
+            if predicate(data):
+                return data
+
+
+def _execute(kc, code):
+    msg_id = kc.execute(code)
+    reply = kc.get_shell_msg(timeout=120)
+    while reply["parent_header"].get("msg_id") != msg_id:
+        reply = kc.get_shell_msg(timeout=120)
+    assert reply["content"]["status"] == "ok", reply["content"]
+
+
+def test_completion_and_runs_comms(platform_env, tmp_path):
+    km, kc = start_new_kernel(kernel_name="python3", cwd=str(tmp_path))
+    try:
+        _execute(kc, "%load_ext civis_jupyter")
+        completion = _open(kc, "civis_jupyter.completion")
+        _send(kc, completion, {"id": 1, "request": "databases"})
+        assert _next_comm_data(kc, completion, lambda d: d.get("id") == 1)["items"] == ["local"]
+        _send(kc, completion, {"id": 2, "request": "schemas", "database": "local"})
+        schemas = _next_comm_data(kc, completion, lambda d: d.get("id") == 2)["items"]
+        assert "public" in schemas
+        _send(
+            kc, completion, {"id": 3, "request": "tables", "database": "local", "schema": "public"}
+        )
+        tables = _next_comm_data(kc, completion, lambda d: d.get("id") == 3)["items"]
+        assert "cta_ridership_daily" in tables
+        _send(
+            kc,
+            completion,
+            {
+                "id": 4,
+                "request": "columns",
+                "database": "local",
+                "schema": "public",
+                "table": "cta_ridership_daily",
+            },
+        )
+        columns = _next_comm_data(kc, completion, lambda d: d.get("id") == 4)["items"]
+        assert columns == ["station_id", "stationname", "date", "daytype", "rides"]
+        _send(kc, completion, {"id": 5, "request": "columns", "database": "nope"})
+        assert "error" in _next_comm_data(kc, completion, lambda d: d.get("id") == 5)
+
+        runs = _open(kc, "civis_jupyter.runs")
+        assert _next_comm_data(kc, runs, lambda d: "runs" in d)["runs"] == []
+        gate = tmp_path / "go"
+        _execute(
+            kc,
+            (
+                "script = client.scripts.post_containers({'cpu': 256, 'memory': 512}, name='panel',"
+                f" docker_command='while [ ! -e {gate} ]; do sleep 0.02; done',"
+                " docker_image_name='x')\n"
+                "fut = civis.utils.run_job(script.id)"
+            ),
+        )
+        live = _next_comm_data(
+            kc, runs, lambda d: any(r["state"] == "running" for r in d.get("runs", []))
+        )["runs"]
+        job_id, run_id = live[0]["job_id"], live[0]["run_id"]
+        _send(kc, runs, {"action": "cancel", "job_id": job_id, "run_id": run_id})
+        assert _next_comm_data(kc, runs, lambda d: "cancelled" in d)["cancelled"]["ok"] is True
+        _next_comm_data(
+            kc, runs, lambda d: any(r["state"] == "cancelled" for r in d.get("runs", []))
+        )
+    finally:
+        kc.stop_channels()
+        km.shutdown_kernel(now=True)
