@@ -15,13 +15,35 @@ import {
   Transaction,
   TransactionSpec
 } from '@codemirror/state';
+import { EditorView, ViewPlugin } from '@codemirror/view';
 
 import { isSqlCell } from './sqlcell';
 
-/** Build the extension for one editor, given the SQL language support. */
-export function sqlCellHighlighting(sql: Extension, initialSource: string): Extension {
+/** The SQL language, once JupyterLab has loaded it (it loads languages lazily). */
+export class SqlLanguage {
+  constructor(loading: Promise<Extension | null>) {
+    this.ready = loading.then(sql => {
+      this.current = sql;
+      return sql;
+    });
+  }
+
+  /** The language support, or null while it is still loading. */
+  current: Extension | null = null;
+  /** Resolves when the language is loaded. */
+  readonly ready: Promise<Extension | null>;
+}
+
+/**
+ * Build the extension for one editor.
+ *
+ * @param sql - the SQL language (possibly still loading)
+ * @param initialSource - the cell's source when its editor is created
+ */
+export function sqlCellHighlighting(sql: SqlLanguage, initialSource: string): Extension {
   const compartment = new Compartment();
-  const content = (source: string): Extension => (isSqlCell(source) ? Prec.highest(sql) : []);
+  const content = (isSql: boolean): Extension =>
+    isSql && sql.current ? Prec.highest(sql.current) : [];
   const firstLine = (state: EditorState) => state.doc.line(1).text;
 
   const switcher = EditorState.transactionExtender.of(
@@ -31,17 +53,30 @@ export function sqlCellHighlighting(sql: Extension, initialSource: string): Exte
       }
       const before = isSqlCell(firstLine(tr.startState));
       const after = isSqlCell(firstLine(tr.state));
-      if (before === after) {
-        return null;
-      }
-      return { effects: compartment.reconfigure(after ? Prec.highest(sql) : []) };
+      return before === after ? null : { effects: compartment.reconfigure(content(after)) };
     }
   );
-  return [compartment.of(content(initialSource)), switcher];
+  // If the language was still loading when the editor was made, apply it when it arrives.
+  const whenLoaded = ViewPlugin.define((view: EditorView) => {
+    let alive = true;
+    if (!sql.current) {
+      void sql.ready.then(() => {
+        if (alive && isSqlCell(firstLine(view.state))) {
+          view.dispatch({ effects: compartment.reconfigure(content(true)) });
+        }
+      });
+    }
+    return { destroy: () => (alive = false) };
+  });
+  return [compartment.of(content(isSqlCell(initialSource))), switcher, whenLoaded];
 }
 
-/** Whether an editor of this mime type is a code cell's (not markdown, not raw). */
-export function isCodeMime(mimeType: string | undefined): boolean {
-  return !!mimeType && mimeType !== 'text/x-ipythongfm' && mimeType !== 'text/plain' &&
-    !mimeType.includes('markdown');
+/**
+ * Whether an editor may hold a %%civis_sql cell: every editor but markdown
+ * ones. (A code cell's mime type can still be plain text when its editor is
+ * created, before the kernel says which language it speaks.)
+ */
+export function mayHoldSql(mimeType: string | undefined): boolean {
+  return !(mimeType ?? '').toLowerCase().includes('gfm') &&
+    !(mimeType ?? '').toLowerCase().includes('markdown');
 }

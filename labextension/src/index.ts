@@ -18,10 +18,9 @@ import {
 } from '@jupyterlab/codemirror';
 import { ICompletionProviderManager } from '@jupyterlab/completer';
 import { INotebookTracker } from '@jupyterlab/notebook';
-import { Extension } from '@codemirror/state';
 
 import { CivisSqlCompletionProvider } from './completion';
-import { isCodeMime, sqlCellHighlighting } from './highlight';
+import { mayHoldSql, SqlLanguage, sqlCellHighlighting } from './highlight';
 import { RunsPanel } from './runs';
 
 const highlighting: JupyterFrontEndPlugin<void> = {
@@ -29,26 +28,24 @@ const highlighting: JupyterFrontEndPlugin<void> = {
   description: 'SQL highlighting in %%civis_sql cells.',
   autoStart: true,
   requires: [IEditorExtensionRegistry, IEditorLanguageRegistry],
-  activate: async (
+  activate: (
     _app: JupyterFrontEnd,
     extensions: IEditorExtensionRegistry,
     languages: IEditorLanguageRegistry
   ) => {
+    // Registered at once, so that editors made when a notebook opens get it;
+    // the SQL language itself is loaded in the background.
     const spec = languages.findByName('sql') ?? languages.findByMIME('text/x-sql');
-    if (!spec) {
-      console.warn('civis-jupyter: no SQL language in this JupyterLab; no highlighting');
-      return;
-    }
-    const loaded = await languages.getLanguage(spec.name);
-    const sql: Extension | undefined = loaded?.support;
-    if (!sql) {
-      return;
-    }
+    const sql = new SqlLanguage(
+      spec
+        ? languages.getLanguage(spec.name).then(language => language?.support ?? null)
+        : Promise.resolve(null)
+    );
     extensions.addExtension({
       name: 'civis-jupyter:sql-cells',
       factory: options => {
-        if (options.inline || !isCodeMime(options.model.mimeType)) {
-          return null; // markdown and raw cells are left alone
+        if (!mayHoldSql(options.model.mimeType)) {
+          return null; // markdown cells are left alone
         }
         return EditorExtensionRegistry.createImmutableExtension(
           sqlCellHighlighting(sql, options.model.sharedModel.getSource())

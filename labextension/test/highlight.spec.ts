@@ -3,14 +3,25 @@ import { python } from '@codemirror/lang-python';
 import { language } from '@codemirror/language';
 import { EditorState } from '@codemirror/state';
 
-import { isCodeMime, sqlCellHighlighting } from '../src/highlight';
+import { mayHoldSql, SqlLanguage, sqlCellHighlighting } from '../src/highlight';
 
 function languageName(state: EditorState): string | undefined {
   return state.facet(language)?.name;
 }
 
+async function loadedSql(): Promise<SqlLanguage> {
+  const language = new SqlLanguage(Promise.resolve(sql()));
+  await language.ready;
+  return language;
+}
+
+let sqlLanguage: SqlLanguage;
+beforeAll(async () => {
+  sqlLanguage = await loadedSql();
+});
+
 function editor(doc: string): EditorState {
-  return EditorState.create({ doc, extensions: [python(), sqlCellHighlighting(sql(), doc)] });
+  return EditorState.create({ doc, extensions: [python(), sqlCellHighlighting(sqlLanguage, doc)] });
 }
 
 describe('sqlCellHighlighting', () => {
@@ -34,11 +45,27 @@ describe('sqlCellHighlighting', () => {
   });
 });
 
-describe('isCodeMime', () => {
-  it('skips markdown and raw cells', () => {
-    expect(isCodeMime('text/x-ipython')).toBe(true);
-    expect(isCodeMime('text/x-ipythongfm')).toBe(false);
-    expect(isCodeMime('text/plain')).toBe(false);
-    expect(isCodeMime(undefined)).toBe(false);
+describe('SqlLanguage', () => {
+  it('is empty until the language has loaded', async () => {
+    let resolve: (value: ReturnType<typeof sql>) => void = () => undefined;
+    const pending = new SqlLanguage(new Promise(r => (resolve = r)));
+    expect(pending.current).toBeNull();
+    const state = EditorState.create({
+      doc: '%%civis_sql\nSELECT 1',
+      extensions: [python(), sqlCellHighlighting(pending, '%%civis_sql\nSELECT 1')]
+    });
+    expect(languageName(state)).toBe('python');
+    resolve(sql());
+    await pending.ready;
+    expect(pending.current).not.toBeNull();
+  });
+});
+
+describe('mayHoldSql', () => {
+  it('skips markdown cells only', () => {
+    expect(mayHoldSql('text/x-ipython')).toBe(true);
+    expect(mayHoldSql('text/plain')).toBe(true);
+    expect(mayHoldSql('text/x-ipythongfm')).toBe(false);
+    expect(mayHoldSql('text/markdown')).toBe(false);
   });
 });
