@@ -83,10 +83,18 @@ def test_completion_and_runs_comms(platform_env, tmp_path):
         )["runs"]
         job_id, run_id = live[0]["job_id"], live[0]["run_id"]
         _send(kc, runs, {"action": "cancel", "job_id": job_id, "run_id": run_id})
-        assert _next_comm_data(kc, runs, lambda d: "cancelled" in d)["cancelled"]["ok"] is True
-        _next_comm_data(
-            kc, runs, lambda d: any(r["state"] == "cancelled" for r in d.get("runs", []))
-        )
+        # The reply and the new snapshot may come in either order: wait for both.
+        seen = {"reply": None, "snapshot": False}
+
+        def both(data):
+            if "cancelled" in data:
+                seen["reply"] = data["cancelled"]
+            if any(r["state"] == "cancelled" for r in data.get("runs", [])):
+                seen["snapshot"] = True
+            return seen["reply"] is not None and seen["snapshot"]
+
+        _next_comm_data(kc, runs, both)
+        assert seen["reply"]["ok"] is True
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
