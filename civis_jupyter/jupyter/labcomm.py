@@ -107,6 +107,38 @@ class CompletionSource:
         raise ValueError(f"unknown completion request {kind!r}")
 
 
+def _short_error(exc: BaseException) -> str:
+    """One line naming the problem, for the browser."""
+    lines = str(exc).splitlines()
+    return f"{type(exc).__name__}: {lines[0]}" if lines else type(exc).__name__
+
+
+def _cancel(runs_source: Any, data: dict[str, Any]) -> dict[str, Any]:
+    """Cancel one run for the panel; the reply says whether it is now cancelled.
+
+    ``runs_source.cancel`` may return False although the run was cancelled: the
+    futures' poller can see the platform's ``cancelled`` state and resolve the
+    future before ``cancel`` does. What the panel needs to know is whether the
+    run ended up cancelled, so that is read from a fresh snapshot as well.
+    """
+    reply: dict[str, Any] = {"job_id": data.get("job_id"), "run_id": data.get("run_id")}
+    try:
+        job_id, run_id = int(data["job_id"]), int(data["run_id"])
+        done = bool(runs_source.cancel(job_id, run_id))
+    except Exception as exc:  # answered to the browser, never raised in the kernel
+        reply.update(ok=False, error=_short_error(exc))
+        return reply
+    if not done:
+        done = any(
+            r.get("job_id") == job_id
+            and r.get("run_id") == run_id
+            and r.get("state") == "cancelled"
+            for r in runs_source.snapshot()
+        )
+    reply["ok"] = done
+    return reply
+
+
 def _comm_manager(shell: Any) -> Any:
     kernel = getattr(shell, "kernel", None)
     manager = getattr(kernel, "comm_manager", None)
@@ -145,9 +177,7 @@ def register_comms(shell: Any, get_client: Callable[[], Any], runs_source: Any) 
             try:
                 reply["items"] = completions.items(request)
             except Exception as exc:  # answered to the browser, never raised in the kernel
-                reply["error"] = (
-                    f"{type(exc).__name__}: {str(exc).splitlines()[0] if str(exc) else ''}"
-                )
+                reply["error"] = _short_error(exc)
             comm.send(reply)
 
         comm.on_msg(on_msg)
@@ -160,16 +190,7 @@ def register_comms(shell: Any, get_client: Callable[[], Any], runs_source: Any) 
         def on_msg(msg: dict[str, Any]) -> None:
             data = msg.get("content", {}).get("data", {}) or {}
             if data.get("action") == "cancel":
-                done = runs_source.cancel(int(data["job_id"]), int(data["run_id"]))
-                comm.send(
-                    {
-                        "cancelled": {
-                            "job_id": data["job_id"],
-                            "run_id": data["run_id"],
-                            "ok": bool(done),
-                        }
-                    }
-                )
+                comm.send({"cancelled": _cancel(runs_source, data)})
             elif data.get("action") == "refresh":
                 comm.send({"runs": runs_source.snapshot()})
 
