@@ -98,3 +98,35 @@ def test_completion_and_runs_comms(platform_env, tmp_path):
     finally:
         kc.stop_channels()
         km.shutdown_kernel(now=True)
+
+
+def test_completion_source_caches_answers_for_its_ttl(monkeypatch):
+    from civis_jupyter import APIClient, io
+    from civis_jupyter.jupyter.labcomm import CompletionSource
+    from civis_jupyter.platform import LocalPlatform
+
+    with LocalPlatform(seed="demo") as platform:
+        monkeypatch.setenv("CIVIS_API_ENDPOINT", platform.endpoint)
+        client = APIClient(api_key=platform.api_key)
+        cached = CompletionSource(lambda: client)
+        fresh = CompletionSource(lambda: client, ttl=0)
+        request = {"request": "tables", "database": "local", "schema": "public"}
+        before = cached.items(request)
+        assert "labcomm_new" not in before
+        assert fresh.items(request) == before
+        io.query_civis(
+            "create table public.labcomm_new (a integer, b varchar)", "local", client=client
+        ).result()
+        # The cached source answers from its cache; the one with no TTL asks again.
+        assert cached.items(request) == before
+        assert "labcomm_new" in fresh.items(request)
+        columns = {"request": "columns", "database": "local", "schema": "public"}
+        assert fresh.items({**columns, "table": "labcomm_new"}) == ["a", "b"]
+        assert fresh.items({**columns, "table": "no_such_table"}) == []
+        for bad in ({"request": "schemas"}, {"request": "nope", "database": "local"}):
+            try:
+                fresh.items(bad)
+            except ValueError as exc:
+                assert str(exc)
+            else:
+                raise AssertionError(f"{bad} was answered")
