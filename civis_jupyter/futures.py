@@ -494,11 +494,11 @@ class CivisFuture(_cf.Future):
         except CivisAPIError as exc:
             if exc.status_code != 404:
                 raise
-        cancelled = self._mark_cancelled()
-        if cancelled:
+        if self._mark_cancelled():
             self._publish(self.last_response)
         self._poller.wake()
-        return cancelled
+        # The poller may have seen the cancelled run first and resolved the future.
+        return self.cancelled()
 
     def result(self, timeout: float | None = None) -> Any:
         """The final run response; raises the failure, or ``CancelledError``.
