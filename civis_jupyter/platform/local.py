@@ -282,10 +282,11 @@ class LocalPlatform:
         return token
 
     def reset(self) -> None:
-        """Forget everything but the first user, its key and the default database.
+        """Start over: a fresh first user, key and default database, nothing else.
 
-        Runs are ended, objects, files and tables removed, rate-limit counts
-        cleared; demo data is loaded again if the platform was seeded.
+        Runs are ended; objects, users, keys, files and tables are removed;
+        rate-limit counts are cleared; demo data is loaded again if the
+        platform was seeded. :attr:`api_key` is the new first user's key.
         """
         if self.store is None:
             raise RuntimeError("start the platform first")
