@@ -16,7 +16,29 @@ export function isSqlCell(source: string): boolean {
 
 /** Whether a line holds the line magic (`x = %civis_sql ... -- SQL`). */
 export function isSqlLine(line: string): boolean {
-  return /(^|[=\s])%civis_sql(\s|$)/.test(line) && !line.trimStart().startsWith(CELL_MAGIC);
+  return LINE_MAGIC_AT.test(line) && !line.trimStart().startsWith(CELL_MAGIC);
+}
+
+/** The line magic where it starts a line or follows `=` or a space. */
+const LINE_MAGIC_AT = /(?:^|[=\s])%civis_sql(?=\s|$)/;
+
+/**
+ * Where the SQL of a line-magic line starts (after the first standalone `--`
+ * following `%civis_sql`, as the kernel splits it), or null if the line holds
+ * no line magic or no SQL.
+ */
+export function lineSqlStart(line: string): number | null {
+  const magic = LINE_MAGIC_AT.exec(line);
+  if (!magic || line.trimStart().startsWith(CELL_MAGIC)) {
+    return null;
+  }
+  const magicEnd = magic.index + magic[0].length;
+  const match = /(?:^|\s)--(?:\s|$)/.exec(line.slice(magicEnd));
+  if (!match) {
+    return null;
+  }
+  const start = magicEnd + match.index + match[0].length;
+  return start < line.length ? start : null;
 }
 
 /**

@@ -1,4 +1,27 @@
-import { completionTarget, databaseOf, formatElapsed, isSqlCell, isSqlLine } from '../src/sqlcell';
+import {
+  completionTarget,
+  databaseOf,
+  formatElapsed,
+  isSqlCell,
+  isSqlLine,
+  lineSqlStart
+} from '../src/sqlcell';
+
+describe('lineSqlStart', () => {
+  it('finds the SQL after the first standalone -- following the magic', () => {
+    const line = 'df = %civis_sql local --preview 5 -- SELECT 1 -- x';
+    expect(line.slice(lineSqlStart(line)!)).toBe('SELECT 1 -- x');
+    expect(lineSqlStart('%civis_sql -- SELECT 1')).toBe(14);
+  });
+
+  it('is null without the magic, the separator or any SQL', () => {
+    expect(lineSqlStart('x = 1 -- 2')).toBeNull();
+    expect(lineSqlStart('%civis_sql local')).toBeNull();
+    expect(lineSqlStart('%civis_sql local -- ')).toBeNull();
+    expect(lineSqlStart('%%civis_sql local -- SELECT 1')).toBeNull();
+    expect(lineSqlStart('%civis_sqlx -- SELECT 1')).toBeNull();
+  });
+});
 
 describe('isSqlCell', () => {
   it('recognises the cell magic on the first line only', () => {
