@@ -165,18 +165,21 @@ class LocalPlatform:
         """Stop serving, end live runs, close files; remove a temporary data dir."""
         if self._loop is not None:
             loop = self._loop
-            done = threading.Event()
 
-            def shut() -> None:
+            async def shut() -> None:
+                # Stop listening and drop open connections, so that clients
+                # waiting on a request get an error instead of waiting forever.
                 if self._server is not None:
                     self._server.stop()
+                    try:
+                        await asyncio.wait_for(self._server.close_all_connections(), 5)
+                    except asyncio.TimeoutError:
+                        pass
                 loop.stop()
-                done.set()
 
-            loop.call_soon_threadsafe(shut)
-            done.wait(10)
+            asyncio.run_coroutine_threadsafe(shut(), loop)
             if self._thread is not None:
-                self._thread.join(10)
+                self._thread.join(15)
             self._loop = None
         if getattr(self, "runner", None) is not None:
             self.runner.shutdown()
