@@ -150,12 +150,25 @@ def _scrub(nb: Any, env: dict[str, str]) -> None:
         nb.update(nbformat.from_dict(cleaned))
 
 
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+
+
 def _write_html(nb: Any, target: Path) -> None:
+    """An HTML report that reads offline: widgets show their static fallbacks."""
     try:
         from nbconvert import HTMLExporter
     except ImportError:  # the executed notebook is still there
         return
-    body, _ = HTMLExporter().from_notebook_node(nb)
+    import copy
+
+    static = copy.deepcopy(nb)
+    for cell in static.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("data", {})
+            if WIDGET_VIEW in data and ("text/html" in data or "text/plain" in data):
+                del data[WIDGET_VIEW]
+    static.metadata.pop("widgets", None)
+    body, _ = HTMLExporter().from_notebook_node(static)
     target.write_text(body, encoding="utf-8")
 
 

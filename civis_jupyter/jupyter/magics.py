@@ -120,10 +120,12 @@ class CivisMagics(Magics):
 
     def _wait(self, future: Any, title: str, logs: bool = True) -> Any:
         """Wait for a run, showing its live card; Ctrl-C cancels the run."""
+        card = handle = None
         if self.widgets:
             from .widgets.run import RunWidget
 
-            display(RunWidget(future, title=title, log_lines=self.log_lines, show_logs=logs))
+            card = RunWidget(future, title=title, log_lines=self.log_lines, show_logs=logs)
+            handle = display(card, display_id=True)
         try:
             return future.result()
         except KeyboardInterrupt:
@@ -132,6 +134,11 @@ class CivisMagics(Magics):
             raise UsageError(f"Interrupted: cancelled {what}.") from None
         except CivisJobFailure as exc:
             raise UsageError(f"SQL failed: {exc}") from None
+        finally:
+            if handle is not None and card is not None:
+                # Saved notebooks keep the card's static fallback: show the final state.
+                card.refresh()
+                handle.update(card)
 
     def _show_frame(self, frame: pd.DataFrame) -> pd.DataFrame:
         frame.attrs[SQL_MARKER] = True

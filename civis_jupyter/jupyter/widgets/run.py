@@ -153,6 +153,10 @@ class RunWidget(StaticFallback, widgets.VBox):
         )
         self._unsubscribe()
 
+    def refresh(self) -> None:
+        """Bring the card up to date with the future now (e.g. before saving)."""
+        self._on_update(self.future, getattr(self.future, "last_response", None))
+
     def cancel(self) -> bool:
         """Cancel the run (the Cancel button does the same).
 
