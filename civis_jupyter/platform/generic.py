@@ -7,18 +7,28 @@ runs). Objects live in the store under a kind made of the path's literal
 segments (``workflows/{id}/executions`` -> ``workflows/executions``, with the
 parent's id recorded), and every answer is shaped onto the operation's
 response schema: all keys present, unknown ones null, never invented data.
+
+A route only ever reaches objects of its own kind (``/workflows/{id}`` never
+reaches a user or a file: anything else is 404; ``/jobs/{id}`` reaches every
+kind of job), and anything nested under an object (``/jobs/{id}/parents``,
+``/workflows/{id}/executions/{execution_id}``) is 404 unless the user can see
+that object. Lists are filtered, ordered and paged in SQL.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping
+from dataclasses import replace
 from typing import Any
 
 from ..api.naming import ARRAY_RESPONSE_PATHS
 from .api import ApiError, Reply, Request
-from .behaviours._common import paginate, shape
+from .behaviours._common import JOB_KINDS, page_reply, page_request, paginate, shape
+from .store import Query
 
-__all__ = ["classify", "handle", "kind_of_path"]
+__all__ = ["classify", "handle", "kind_of_path", "kinds_of_path"]
+
+_NOT_FOUND = "The requested resource could not be found."
 
 PAGING = frozenset({"limit", "page_num", "order", "order_dir", "iterator"})
 SUBRESOURCES = frozenset(
@@ -29,6 +39,20 @@ SUBRESOURCES = frozenset(
 def kind_of_path(segments: list[str]) -> str:
     """The store kind for a collection path: its literal segments joined."""
     return "/".join(s for s in segments if not s.startswith("{"))
+
+
+def kinds_of_path(segments: list[str]) -> tuple[str, ...]:
+    """The store kinds an item of a collection path may be.
+
+    ``jobs`` covers every kind of job and ``scripts`` every kind of script;
+    any other collection holds exactly its own kind.
+    """
+    kind = kind_of_path(segments)
+    if kind == "jobs":
+        return tuple(sorted(JOB_KINDS))
+    if kind == "scripts":
+        return ("scripts", *sorted(k for k in JOB_KINDS if k.startswith("scripts/")))
+    return (kind,)
 
 
 def classify(op: Any) -> tuple[str, list[str], int]:
@@ -59,84 +83,102 @@ def _parent(segments: list[str], params: Mapping[str, Any]) -> dict[str, Any]:
     return {s[1:-1]: params.get(s[1:-1]) for s in segments if s.startswith("{")}
 
 
+def _root(target: list[str]) -> list[str] | None:
+    """The path of the outermost object a nested path lives under (``None`` at top level)."""
+    for i, seg in enumerate(target):
+        if seg.startswith("{"):
+            return target[: i + 1] if i + 1 < len(target) else None
+    return None
+
+
+def _check_root(req: Request, target: list[str], level: str = "read") -> None:
+    """404 unless the user can see the object everything under ``target`` is nested in."""
+    root = _root(target)
+    if root is not None:
+        _object(req, root, level)
+
+
 def _object(req: Request, target: list[str], level: str = "read") -> dict[str, Any]:
-    """The object an item path points at, checked against its parent."""
+    """The object an item path points at: of the path's kind, under its parent."""
     *collection, last = target
     obj_id = req.path_params.get(last[1:-1])
     if not isinstance(obj_id, int):
-        raise ApiError(404, "The requested resource could not be found.", "not_found")
-    obj = req.platform.store.get(None, obj_id, req.user, level)
+        raise ApiError(404, _NOT_FOUND, "not_found")
+    _check_root(req, target)
+    obj = req.platform.store.get(kinds_of_path(collection), obj_id, req.user, level)
     parent = _parent(collection, req.path_params)
-    if parent and obj.get("_parent") not in (None, parent):
-        raise ApiError(404, "The requested resource could not be found.", "not_found")
+    if parent and obj.get("_parent") != parent:
+        raise ApiError(404, _NOT_FOUND, "not_found")
     return obj
 
 
-def _matches(obj: Mapping[str, Any], name: str, wanted: Any) -> bool:
+def _list_query(req: Request, target: list[str]) -> Query:
+    """The store query of a list request: kind, parent, archived and field filters."""
     from .server import snake_to_camel
 
-    key = snake_to_camel(name)
-    if key not in obj:
-        return True  # a filter on something we do not store: no restriction
-    have = obj[key]
-    if isinstance(wanted, list):
-        return have in wanted or str(have) in [str(w) for w in wanted]
-    if isinstance(have, str) and isinstance(wanted, str):
-        return have.lower() == wanted.lower()
-    return have == wanted or str(have) == str(wanted)
-
-
-def _list(req: Request, target: list[str]) -> Reply:
-    kind = kind_of_path(target)
     archived_q = req.query.get("archived")
     archived: bool | None = False
     if archived_q in ("true", True):
         archived = True
     elif archived_q == "all":
         archived = None
-    items = req.platform.store.list(kind, req.user, archived=archived)
-    parent = _parent(target, req.path_params)
-    if parent:
-        items = [o for o in items if o.get("_parent") == parent]
+    authors: set[int] | None = None
+    equals: dict[str, Any] = {}
     for name, value in req.query.items():
         if name in PAGING or name == "archived" or value is None:
             continue
         if name in ("author", "authors"):
-            ids = [int(v) for v in str(value).split(",") if v.strip().isdigit()]
-            items = [o for o in items if (o.get("author") or {}).get("id") in ids]
+            values = value if isinstance(value, list) else str(value).split(",")
+            ids = {int(v) for v in map(str, values) if v.strip().isdigit()}
+            authors = ids if authors is None else authors & ids
             continue
-        items = [o for o in items if _matches(o, name, value)]
-    shaped = shape(req, items)
-    params = {p.get("name"): p for p in req.operation.raw.get("parameters") or ()}
-    if "limit" not in params:
-        return Reply(body=shaped)
-    limit = params["limit"]
-    order = params.get("order") or {}
-    keys = {name: (lambda o, n=name: _field(o, n)) for name in order.get("enum") or ["id"]}
-    return paginate(
-        req,
-        shaped,
-        default_limit=int(limit.get("default") or 50),
-        max_limit=limit.get("maximum"),
-        order_keys=keys if "order" in params else None,
-        default_order=order.get("default") if "order" in params else None,
-        default_dir=str((params.get("order_dir") or {}).get("default") or "asc"),
+        equals[snake_to_camel(name)] = value
+    parent = _parent(target, req.path_params)
+    return Query(
+        (kind_of_path(target),),
+        archived=archived,
+        parent=parent or None,
+        authors=authors,
+        equals=equals,
     )
 
 
-def _field(obj: Mapping[str, Any], name: str) -> Any:
+def _list(req: Request, target: list[str]) -> Reply:
     from .server import snake_to_camel
 
-    value = obj.get(name, obj.get(snake_to_camel(name)))
-    return value if not isinstance(value, (dict, list)) else str(value)
+    _check_root(req, target)
+    query = _list_query(req, target)
+    store = req.platform.store
+    params = {p.get("name"): p for p in req.operation.raw.get("parameters") or ()}
+    if "limit" not in params:
+        return Reply(body=shape(req, store.page(query, req.user)[1]))
+    limit = params["limit"]
+    order = params.get("order") or {}
+    page = page_request(
+        req,
+        default_limit=int(limit.get("default") or 50),
+        max_limit=limit.get("maximum"),
+        order_names=(order.get("enum") or ["id"]) if "order" in params else None,
+        default_order=order.get("default") if "order" in params else None,
+        default_dir=str((params.get("order_dir") or {}).get("default") or "asc"),
+    )
+    ordering = ((snake_to_camel(page.order), page.descending),) if page.order else ()
+    paged = replace(query, order=ordering, limit=page.limit, offset=page.offset)
+    total, items = store.page(paged, req.user)
+    return page_reply(page, shape(req, items), total)
+
+
+def _body_fields(req: Request) -> dict[str, Any]:
+    """The request body's fields, less the platform's own bookkeeping."""
+    body = req.body if isinstance(req.body, Mapping) else {}
+    return {k: v for k, v in body.items() if k != "_parent"}
 
 
 def _create(req: Request, target: list[str]) -> Reply:
-    fields = dict(req.body or {})
+    fields = _body_fields(req)
     parent = _parent(target, req.path_params)
     if parent:
-        first = target[: target.index(next(s for s in target if s.startswith("{"))) + 1]
-        _object(req, first, "write")
+        _check_root(req, target, "write")
         fields["_parent"] = parent
     obj = req.platform.store.create(kind_of_path(target), fields, req.user)
     return Reply(body=shape(req, obj))
@@ -154,16 +196,17 @@ def _item(req: Request, target: list[str]) -> Reply:
     if verb == "get":
         return Reply(body=shape(req, _object(req, target)))
     obj = _object(req, target, "manage" if verb == "delete" else "write")
+    kinds = kinds_of_path(target[:-1])
     if verb == "delete":
-        store.delete(None, obj["id"], req.user)
+        store.delete(kinds, obj["id"], req.user)
         return _empty_or_shaped(req, obj)
-    fields = dict(req.body or {})
+    fields = _body_fields(req)
     if "_parent" in obj:
         fields["_parent"] = obj["_parent"]
     if verb == "put":
-        updated = store.replace(None, obj["id"], fields, req.user)
+        updated = store.replace(kinds, obj["id"], fields, req.user)
     else:
-        updated = store.update(None, obj["id"], fields, req.user)
+        updated = store.update(kinds, obj["id"], fields, req.user)
     return _empty_or_shaped(req, updated)
 
 
@@ -202,16 +245,40 @@ def _shares(req: Request, target: list[str], rest: list[str]) -> Reply:
     kind = "user" if principal == "users" else "group"
     if verb == "delete":
         pid_name = rest[2][1:-1] if len(rest) > 2 else ""
-        store.unshare(obj["id"], kind, int(req.path_params.get(pid_name)))
+        pid = req.path_params.get(pid_name)
+        if not isinstance(pid, int):
+            raise ApiError(404, _NOT_FOUND, "not_found")
+        store.unshare(obj["id"], kind, pid)
         return Reply(status=204)
-    body = req.body or {}
-    ids = body.get("userIds" if kind == "user" else "groupIds") or []
+    body = req.body if isinstance(req.body, Mapping) else {}
+    field = "userIds" if kind == "user" else "groupIds"
+    ids = _principal_ids(req, kind, field, body.get(field))
     level = body.get("permissionLevel") or "read"
     for pid in ids:
-        if kind == "user" and store.user(int(pid)) is None:
-            raise ApiError(404, f"user {pid} not found", "not_found")
-        store.share(obj["id"], kind, int(pid), level)
+        store.share(obj["id"], kind, pid, level)
     return Reply(body=shape(req, _share_summary(req, obj)))
+
+
+def _principal_ids(req: Request, kind: str, field: str, values: Any) -> list[int]:
+    """The user or group ids of a share request: 400 unless ids, 404 unless they exist."""
+    from ..api.naming import camel_to_snake
+
+    if values is None:
+        return []
+    if not isinstance(values, list):
+        raise ApiError(400, f"{camel_to_snake(field)} must be a list of ids", "bad_request")
+    store = req.platform.store
+    ids = []
+    for value in values:
+        if isinstance(value, bool) or not isinstance(value, int):
+            raise ApiError(
+                400, f"{camel_to_snake(field)} must hold ids, not {value!r}", "bad_request"
+            )
+        exists = store.user(value) if kind == "user" else store.kind_of(value) == "groups"
+        if not exists:
+            raise ApiError(404, f"{kind} {value} not found", "not_found")
+        ids.append(value)
+    return ids
 
 
 def _projects(req: Request, target: list[str], rest: list[str]) -> Reply:
@@ -222,7 +289,9 @@ def _projects(req: Request, target: list[str], rest: list[str]) -> Reply:
         projects = [store.raw(pid) for pid in store.projects_of(obj["id"])]
         visible = [p for p in projects if p and store.permission_level(p, req.user)]
         return Reply(body=shape(req, visible))
-    project_id = int(req.path_params.get(rest[1][1:-1]))
+    project_id = req.path_params.get(rest[1][1:-1])
+    if not isinstance(project_id, int):
+        raise ApiError(404, _NOT_FOUND, "not_found")
     store.get("projects", project_id, req.user, "write")
     if verb == "put":
         store.add_to_project(project_id, obj["id"])
@@ -234,10 +303,11 @@ def _projects(req: Request, target: list[str], rest: list[str]) -> Reply:
 def _transfer(req: Request, target: list[str]) -> Reply:
     store = req.platform.store
     obj = _object(req, target, "manage")
-    new_owner = (req.body or {}).get("userId")
-    if new_owner is None or store.user(int(new_owner)) is None:
+    body = req.body if isinstance(req.body, Mapping) else {}
+    new_owner = body.get("userId")
+    if not isinstance(new_owner, int) or isinstance(new_owner, bool) or not store.user(new_owner):
         raise ApiError(400, "user_id must name an existing user", "bad_request")
-    store.transfer(obj["id"], int(new_owner))
+    store.transfer(obj["id"], new_owner)
     store.share(obj["id"], "user", req.user["id"], "manage")
     return Reply(body=shape(req, {"dependencies": []}))
 
@@ -264,14 +334,17 @@ def handle(req: Request) -> Reply:
             return Reply(body=shape(req, {}))
         if verb == "post":
             return _create(req, target)
+        _check_root(req, target, "write")
         return Reply(status=204 if op.status == 204 else None, body=None)
     if pattern == "item":
         return _item(req, target)
     if pattern == "archive":
         obj = _object(req, target, "write")
-        status = bool((req.body or {}).get("status", True))
+        body = req.body if isinstance(req.body, Mapping) else {}
+        status = bool(body.get("status", True))
+        kinds = kinds_of_path(target[:-1])
         return Reply(
-            body=shape(req, req.platform.store.set_archived(None, obj["id"], req.user, status))
+            body=shape(req, req.platform.store.set_archived(kinds, obj["id"], req.user, status))
         )
     if pattern == "shares":
         return _shares(req, target, rest)
@@ -307,8 +380,8 @@ def _runs(req: Request, target: list[str], rest: list[str]) -> Reply:
             run = runner.start(obj["id"], kind, cannot_run, user_id=req.user["id"])
             return Reply(body=shape(req, run))
         return paginate(req, shape(req, runner.runs(obj["id"])), default_limit=20, max_limit=100)
-    run_id = int(req.path_params.get(rest[1][1:-1]))
-    run = runner.get(run_id)
+    run_id = req.path_params.get(rest[1][1:-1])
+    run = runner.get(run_id) if isinstance(run_id, int) and 0 < run_id < 2**63 else None
     if run is None or run.get("jobId", obj["id"]) != obj["id"]:
         raise ApiError(404, "The requested resource could not be found.", "not_found")
     if len(rest) == 2:

@@ -5,16 +5,22 @@ Public API (every method is thread-safe; ``user`` is a user dict with ``id``):
 - objects: ``create(kind, fields, user)``, ``get(kind, id, user, level="read")``,
   ``update(kind, id, fields, user)`` (merge), ``replace(kind, id, fields, user)``,
   ``delete(kind, id, user)``, ``list(kind, user, archived=False)``,
+  ``page(Query(...), user)`` (filtered, ordered and paged in SQL),
   ``set_archived(kind, id, user, archived)``, ``kind_of(id)``, ``raw(id)``;
   ``kind`` is the collection path (``"scripts/containers"``, ``"files"``...),
   objects are camelCase dicts with ``id``, ``createdAt``, ``updatedAt``,
   ``archived`` and ``author`` (a short user object); all kinds share one id
-  sequence, so ``/jobs/{id}`` can resolve any job.
+  sequence, so ``/jobs/{id}`` can resolve any job. Every call that reaches an
+  object for a user names the kind (or kinds) it expects: an object of
+  another kind is absent (404).
 - permissions: ``permission_level(obj, user)`` -> ``"manage"|"write"|"read"|None``;
   authors manage their objects, shares grant levels to users and groups,
-  ``public=True`` objects (databases) are readable by everyone;
+  ``public=True`` objects (databases) are readable by everyone, and a
+  warehouse table has the level its database has;
   ``share(id, kind, principal_id, level)``, ``unshare(id, kind, principal_id)``,
-  ``shares(id)``; missing or invisible objects raise 404, too-low levels 403.
+  ``shares(id)``; missing or invisible objects raise 404, too-low levels 403;
+  only an administrator changes a user's ``admin`` or ``roles``, and never
+  their own.
 - identity: ``create_user(username, ...)``, ``user(id)``, ``users()``,
   ``admin_user()``, ``create_key(user_id, name, ...)`` -> (token, record),
   ``user_for_token(token)``, ``keys(user_id)``, ``revoke_key(key_id)``,
@@ -29,19 +35,36 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import json
+import re
 import secrets
 import sqlite3
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator, Mapping, Sequence
 from contextlib import contextmanager
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from .api import ApiError
 
-__all__ = ["LEVELS", "Store", "iso_now"]
+__all__ = ["LEVELS", "Query", "Store", "iso_now"]
 
 LEVELS = {"read": 1, "write": 2, "manage": 3}
+#: The largest id SQLite can hold; larger ones name nothing.
+MAX_ID = 2**63 - 1
+#: User fields that only an administrator may change, and never on themself.
+PRIVILEGED_USER_FIELDS = frozenset({"admin", "roles"})
+#: Object fields kept in columns (camelCase name -> column).
+_COLUMNS = {
+    "id": "id",
+    "createdAt": "created_at",
+    "created_at": "created_at",
+    "updatedAt": "updated_at",
+    "updated_at": "updated_at",
+    "author": "author_id",
+}
+_SAFE_FIELD = re.compile(r"^[A-Za-z_][A-Za-z0-9_]*$")
+_NOT_FOUND = "The requested resource could not be found."
 
 _SCHEMA = """
 CREATE TABLE IF NOT EXISTS objects (
@@ -55,6 +78,8 @@ CREATE TABLE IF NOT EXISTS objects (
     data TEXT NOT NULL
 );
 CREATE INDEX IF NOT EXISTS objects_kind ON objects(kind);
+CREATE INDEX IF NOT EXISTS objects_kind_updated ON objects(kind, archived, updated_at);
+CREATE INDEX IF NOT EXISTS objects_author ON objects(author_id);
 CREATE TABLE IF NOT EXISTS shares (
     object_id INTEGER NOT NULL,
     principal_kind TEXT NOT NULL,
@@ -84,7 +109,139 @@ CREATE TABLE IF NOT EXISTS warehouse_tables (
     object_id INTEGER NOT NULL,
     PRIMARY KEY (database_id, schema_name, table_name)
 );
+CREATE INDEX IF NOT EXISTS warehouse_tables_object ON warehouse_tables(object_id);
+CREATE INDEX IF NOT EXISTS shares_principal ON shares(principal_kind, principal_id);
+CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id);
 """
+#: Added after the first release: the JSON of a nested object's parent ids.
+_MIGRATIONS = (("parent", "ALTER TABLE objects ADD COLUMN parent TEXT"),)
+_LATE_INDEXES = "CREATE INDEX IF NOT EXISTS objects_kind_parent ON objects(kind, parent, id);"
+
+
+def _parent_key(parent: Any) -> str | None:
+    """The canonical text of a nested object's parent ids (``None`` if top level)."""
+    if not isinstance(parent, Mapping) or not parent:
+        return None
+    return json.dumps(dict(parent), sort_keys=True, separators=(",", ":"), default=str)
+
+
+def _valid_id(obj_id: Any) -> int | None:
+    """An id SQLite can look up, or ``None`` for anything else."""
+    if isinstance(obj_id, bool):
+        return None
+    try:
+        value = int(obj_id)
+    except (TypeError, ValueError, OverflowError):
+        return None
+    return value if 0 < value <= MAX_ID else None
+
+
+def _kinds(kind: str | Collection[str]) -> frozenset[str]:
+    if kind is None:
+        raise TypeError("name the kind (or kinds) of object expected")
+    return frozenset([kind] if isinstance(kind, str) else kind)
+
+
+@dataclass(frozen=True)
+class Query:
+    """What to list: filters, order and page, all evaluated in SQL.
+
+    Attributes
+    ----------
+    kinds : tuple of str
+        Kinds of object listed.
+    archived : bool or None
+        Only unarchived (default), only archived, or both (``None``).
+    parent : mapping or None
+        Only nested objects with these parent ids.
+    authors : collection of int or None
+        Only objects authored by these users.
+    equals : mapping
+        camelCase field -> wanted value (a list: any of them); strings match
+        case-insensitively, and a field an object lacks does not restrict it.
+    falsy : tuple of str
+        Fields that must be absent, null or false.
+    text : str or None
+        Case-insensitive substring of the id (if ``text_in_id``) or of one
+        of ``text_fields`` (or any object of ``text_kinds``).
+    text_fields : tuple of str
+    text_kinds : tuple of str
+    text_in_id : bool
+    ids : collection of int or None
+        Only these ids.
+    order : sequence of (str, bool)
+        (field or column, descending) pairs; ties go by ascending id.
+    limit : int or None
+        Page size (``None``: everything).
+    offset : int
+        Objects skipped before the page.
+    """
+
+    kinds: tuple[str, ...]
+    archived: bool | None = False
+    parent: Mapping[str, Any] | None = None
+    authors: Collection[int] | None = None
+    equals: Mapping[str, Any] = field(default_factory=dict)
+    falsy: tuple[str, ...] = ()
+    text: str | None = None
+    text_fields: tuple[str, ...] = ("name",)
+    text_kinds: tuple[str, ...] = ()
+    text_in_id: bool = True
+    ids: Collection[int] | None = None
+    order: Sequence[tuple[str, bool]] = ()
+    limit: int | None = None
+    offset: int = 0
+
+
+def _json_path(name: str) -> str:
+    return f'$."{name}"'
+
+
+def _value_expr(name: str) -> tuple[str, str, list[Any]]:
+    """SQL for a field's value, for whether the object has it, and their parameters."""
+    column = _COLUMNS.get(name)
+    if column is not None:
+        return f"o.{column}", "1", []
+    path = _json_path(name)
+    return "json_extract(o.data, ?)", "json_type(o.data, ?) IS NOT NULL", [path]
+
+
+def _equals_sql(name: str, wanted: Any) -> tuple[str, list[Any]]:
+    """One ``equals`` filter: the object lacks the field, or its value matches."""
+    if not _SAFE_FIELD.match(name):
+        return "1", []  # not a field name anything stores: no restriction
+    value, present, vparams = _value_expr(name)
+    options = wanted if isinstance(wanted, list) else [wanted]
+    tests: list[str] = []
+    params: list[Any] = []
+    for option in options:
+        if isinstance(option, bool):
+            tests.append(f"{value} = ?")
+            params += [*vparams, int(option)]
+        elif isinstance(option, str):
+            tests.append(f"(typeof({value}) = 'text' AND lower({value}) = lower(?))")
+            tests.append(f"CAST({value} AS TEXT) = ?")
+            params += [*vparams, *vparams, option, *vparams, option]
+        else:
+            tests.append(f"{value} = ? OR CAST({value} AS TEXT) = ?")
+            params += [*vparams, option, *vparams, str(option)]
+    if not tests:
+        return "0", []
+    return f"(NOT ({present}) OR {' OR '.join(tests)})", [*vparams, *params]
+
+
+def _order_sql(name: str, descending: bool) -> tuple[str, list[Any]]:
+    """ORDER BY terms for one key: nulls last (first when descending), text caseless."""
+    way = "DESC" if descending else "ASC"
+    column = _COLUMNS.get(name)
+    if column is not None:
+        return f"o.{column} {way}", []
+    if not _SAFE_FIELD.match(name):
+        raise ApiError(400, f"cannot order by {name!r}", "bad_request")
+    path = _json_path(name)
+    expr = "json_extract(o.data, ?)"
+    sortable = f"CASE WHEN typeof({expr}) = 'text' THEN lower({expr}) ELSE {expr} END"
+    return f"({expr} IS NULL) {way}, {sortable} {way}", [path, path, path, path]
 
 
 def iso_now() -> str:
@@ -130,6 +287,26 @@ class Store:
             self._con.execute("PRAGMA journal_mode=WAL")
             self._con.execute("PRAGMA synchronous=NORMAL")
             self._con.executescript(_SCHEMA)
+            self._migrate()
+
+    def _migrate(self) -> None:
+        """Bring a data directory written by an older version up to date."""
+        have = {r["name"] for r in self._con.execute("PRAGMA table_info(objects)")}
+        for column, sql in _MIGRATIONS:
+            if column in have:
+                continue
+            self._con.execute(sql)
+            if column == "parent":
+                rows = self._con.execute(
+                    "SELECT id, json_extract(data, '$._parent') AS parent FROM objects"
+                    " WHERE json_type(data, '$._parent') = 'object'"
+                ).fetchall()
+                for row in rows:
+                    key = _parent_key(json.loads(row["parent"]))
+                    self._con.execute(
+                        "UPDATE objects SET parent = ? WHERE id = ?", (key, row["id"])
+                    )
+        self._con.execute(_LATE_INDEXES)
 
     def __repr__(self) -> str:
         return f"<Store {self.path}>"
@@ -171,8 +348,35 @@ class Store:
             obj["author"] = _short_user(self.user(row["author_id"])) if row["author_id"] else None
         return obj
 
-    def _row(self, obj_id: int) -> sqlite3.Row | None:
-        rows = self._rows("SELECT * FROM objects WHERE id = ?", (int(obj_id),))
+    def _to_objs(self, rows: Sequence[sqlite3.Row]) -> list[dict[str, Any]]:
+        """Objects from rows, their authors read in one query."""
+        author_ids = sorted(
+            {r["author_id"] for r in rows if r["author_id"] and r["kind"] != "users"}
+        )
+        authors: dict[int, dict[str, Any] | None] = {}
+        if author_ids:
+            marks = ",".join("?" * len(author_ids))
+            users = self._rows(
+                f"SELECT * FROM objects WHERE kind = 'users' AND id IN ({marks})", tuple(author_ids)
+            )
+            authors = {u["id"]: self._to_obj(u) for u in users}
+        out = []
+        for row in rows:
+            obj = json.loads(row["data"])
+            obj["id"] = row["id"]
+            obj["createdAt"] = row["created_at"]
+            obj["updatedAt"] = row["updated_at"]
+            obj["archived"] = bool(row["archived"])
+            if row["kind"] != "users":
+                obj["author"] = _short_user(authors.get(row["author_id"]))
+            out.append(obj)
+        return out
+
+    def _row(self, obj_id: Any) -> sqlite3.Row | None:
+        valid = _valid_id(obj_id)
+        if valid is None:
+            return None
+        rows = self._rows("SELECT * FROM objects WHERE id = ?", (valid,))
         return rows[0] if rows else None
 
     @staticmethod
@@ -205,7 +409,7 @@ class Store:
         with self._tx() as con:
             cur = con.execute(
                 "INSERT INTO objects (kind, author_id, public, archived, created_at, updated_at,"
-                " data) VALUES (?, ?, ?, ?, ?, ?, ?)",
+                " data, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     kind,
                     user["id"] if user else None,
@@ -214,6 +418,7 @@ class Store:
                     now,
                     now,
                     self._data(fields),
+                    _parent_key(fields.get("_parent")),
                 ),
             )
             obj_id = cur.lastrowid
@@ -232,16 +437,26 @@ class Store:
     def permission_level(
         self, obj: dict[str, Any] | sqlite3.Row, user: dict[str, Any]
     ) -> str | None:
-        """The user's level on an object: ``manage``, ``write``, ``read`` or ``None``."""
+        """The user's level on an object: ``manage``, ``write``, ``read`` or ``None``.
+
+        A warehouse table has the level the user has on its database.
+        """
         obj_id = obj["id"]
         row = obj if isinstance(obj, sqlite3.Row) else self._row(obj_id)
         if row is None:
             return None
+        if row["kind"] == "tables":
+            db = self._rows(
+                "SELECT d.* FROM warehouse_tables w JOIN objects d ON d.id = w.database_id"
+                " WHERE w.object_id = ?",
+                (row["id"],),
+            )
+            return self.permission_level(db[0], user) if db else None
         if row["author_id"] == user["id"]:
             return "manage"
         best = 1 if row["public"] else 0
         groups = self.groups_of(user["id"])
-        for share in self._rows("SELECT * FROM shares WHERE object_id = ?", (obj_id,)):
+        for share in self._rows("SELECT * FROM shares WHERE object_id = ?", (row["id"],)):
             if (share["principal_kind"] == "user" and share["principal_id"] == user["id"]) or (
                 share["principal_kind"] == "group" and share["principal_id"] in groups
             ):
@@ -249,14 +464,19 @@ class Store:
         return {0: None, 1: "read", 2: "write", 3: "manage"}[best]
 
     def get(
-        self, kind: str | None, obj_id: int, user: dict[str, Any], level: str = "read"
+        self,
+        kind: str | Collection[str],
+        obj_id: int,
+        user: dict[str, Any],
+        level: str = "read",
     ) -> dict[str, Any]:
-        """An object the user may access at ``level``.
+        """An object of an expected kind that the user may access at ``level``.
 
         Parameters
         ----------
-        kind : str or None
-            Expected kind (``None``: any).
+        kind : str or collection of str
+            The kind (or kinds) the caller expects; an object of any other
+            kind is treated as absent.
         obj_id : int
         user : dict
         level : {'read', 'write', 'manage'}
@@ -268,34 +488,62 @@ class Store:
         Raises
         ------
         ApiError
-            404 when absent (or invisible to the user), 403 when the level is too low.
+            404 when absent, of another kind or invisible to the user, 403
+            when the level is too low.
         """
+        return self._to_obj(self._checked_row(kind, obj_id, user, level))
+
+    def _checked_row(
+        self, kind: str | Collection[str], obj_id: int, user: dict[str, Any], level: str
+    ) -> sqlite3.Row:
+        kinds = _kinds(kind)
         row = self._row(obj_id)
-        if row is None or (kind is not None and row["kind"] != kind):
-            raise ApiError(404, "The requested resource could not be found.", "not_found")
+        if row is None or row["kind"] not in kinds:
+            raise ApiError(404, _NOT_FOUND, "not_found")
         have = self.permission_level(row, user)
         if have is None:
-            raise ApiError(404, "The requested resource could not be found.", "not_found")
+            raise ApiError(404, _NOT_FOUND, "not_found")
         if LEVELS[have] < LEVELS[level]:
             raise ApiError(
                 403, f"You need {level} permission on this object; you have {have}.", "forbidden"
             )
-        return self._to_obj(row)
+        return row
 
     def update(
-        self, kind: str | None, obj_id: int, fields: dict[str, Any], user: dict[str, Any]
+        self, kind: str | Collection[str], obj_id: int, fields: dict[str, Any], user: dict[str, Any]
     ) -> dict[str, Any]:
-        """Merge ``fields`` into an object (write permission)."""
-        current = self.get(kind, obj_id, user, "write")
+        """Merge ``fields`` into an object of ``kind`` (write permission)."""
+        row = self._checked_row(kind, obj_id, user, "write")
+        current = self._to_obj(row)
         merged = {**current, **fields}
-        return self._write(obj_id, merged)
+        self._guard_user_fields(row, current, merged, user)
+        return self._write(row["id"], merged)
 
     def replace(
-        self, kind: str | None, obj_id: int, fields: dict[str, Any], user: dict[str, Any]
+        self, kind: str | Collection[str], obj_id: int, fields: dict[str, Any], user: dict[str, Any]
     ) -> dict[str, Any]:
-        """Replace an object's fields (write permission)."""
-        self.get(kind, obj_id, user, "write")
-        return self._write(obj_id, fields)
+        """Replace the fields of an object of ``kind`` (write permission)."""
+        row = self._checked_row(kind, obj_id, user, "write")
+        current = self._to_obj(row)
+        if row["kind"] == "users":
+            fields = {**{k: current.get(k) for k in PRIVILEGED_USER_FIELDS}, **fields}
+        self._guard_user_fields(row, current, fields, user)
+        return self._write(row["id"], fields)
+
+    @staticmethod
+    def _guard_user_fields(
+        row: sqlite3.Row, current: dict[str, Any], new: dict[str, Any], user: dict[str, Any]
+    ) -> None:
+        """403 when a change to a user's ``admin``/``roles`` is not an admin's, or is their own."""
+        if row["kind"] != "users":
+            return
+        changed = [k for k in sorted(PRIVILEGED_USER_FIELDS) if new.get(k) != current.get(k)]
+        if not changed:
+            return
+        if not user.get("admin"):
+            raise ApiError(403, f"Only administrators can change {changed[0]}.", "forbidden")
+        if row["id"] == user["id"]:
+            raise ApiError(403, f"You cannot change your own {changed[0]}.", "forbidden")
 
     def write_raw(self, obj_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         """Merge fields without a permission check (for the platform itself)."""
@@ -313,15 +561,20 @@ class Store:
         return self._to_obj(self._row(obj_id))
 
     def set_archived(
-        self, kind: str | None, obj_id: int, user: dict[str, Any], archived: bool
+        self, kind: str | Collection[str], obj_id: int, user: dict[str, Any], archived: bool
     ) -> dict[str, Any]:
-        """Archive or restore an object (write permission)."""
+        """Archive or restore an object of ``kind`` (write permission)."""
         current = self.get(kind, obj_id, user, "write")
-        return self._write(obj_id, {**current, "archived": bool(archived)})
+        return self._write(current["id"], {**current, "archived": bool(archived)})
 
-    def delete(self, kind: str | None, obj_id: int, user: dict[str, Any]) -> None:
-        """Delete an object (manage permission)."""
-        self.get(kind, obj_id, user, "manage")
+    def set_public(self, obj_id: int, public: bool) -> None:
+        """Make an object readable by every user, or not (for the platform itself)."""
+        with self._tx() as con:
+            con.execute("UPDATE objects SET public = ? WHERE id = ?", (int(public), int(obj_id)))
+
+    def delete(self, kind: str | Collection[str], obj_id: int, user: dict[str, Any]) -> None:
+        """Delete an object of ``kind`` (manage permission)."""
+        obj_id = self.get(kind, obj_id, user, "manage")["id"]
         with self._tx() as con:
             con.execute("DELETE FROM objects WHERE id = ?", (obj_id,))
             con.execute("DELETE FROM shares WHERE object_id = ?", (obj_id,))
@@ -344,15 +597,148 @@ class Store:
         -------
         list of dict
         """
-        sql = "SELECT * FROM objects WHERE kind = ?"
-        params: tuple[Any, ...] = (kind,)
-        if archived is not None:
-            sql += " AND archived = ?"
-            params += (int(archived),)
-        rows = self._rows(sql + " ORDER BY id", params)
-        if user is None:
-            return [self._to_obj(r) for r in rows]
-        return [self._to_obj(r) for r in rows if self.permission_level(r, user)]
+        return self.page(Query((kind,), archived=archived), user)[1]
+
+    def page(self, query: Query, user: dict[str, Any] | None) -> tuple[int, list[dict[str, Any]]]:
+        """One page of the objects a user may read, filtered and ordered in SQL.
+
+        Parameters
+        ----------
+        query : Query
+        user : dict or None
+            ``None`` lists every object (for the platform itself).
+
+        Returns
+        -------
+        tuple of (int, list of dict)
+            How many objects match in all, and the page.
+        """
+        where, params = self._where(query, user)
+        order, order_params = self._order(query)
+        page_sql = ""
+        page_params: list[Any] = []
+        if query.limit is not None:
+            page_sql = " LIMIT ? OFFSET ?"
+            page_params = [int(query.limit), int(query.offset)]
+        with self._lock:
+            total = self._rows(f"SELECT count(*) AS n FROM objects o WHERE {where}", tuple(params))
+            rows = self._rows(
+                f"SELECT o.* FROM objects o WHERE {where} ORDER BY {order}{page_sql}",
+                (*params, *order_params, *page_params),
+            )
+            return int(total[0]["n"]), self._to_objs(rows)
+
+    def select_ids(self, query: Query, user: dict[str, Any] | None) -> list[int]:
+        """The ids of every object a query matches, in its order (no page)."""
+        where, params = self._where(query, user)
+        order, order_params = self._order(query)
+        rows = self._rows(
+            f"SELECT o.id FROM objects o WHERE {where} ORDER BY {order}", (*params, *order_params)
+        )
+        return [r["id"] for r in rows]
+
+    def objects_by_id(self, ids: Sequence[int]) -> list[dict[str, Any]]:
+        """Objects by id, in the order given (absent ones left out; no permission check)."""
+        wanted = [i for i in (_valid_id(x) for x in ids) if i is not None]
+        if not wanted:
+            return []
+        marks = ",".join("?" * len(wanted))
+        rows = self._rows(f"SELECT * FROM objects WHERE id IN ({marks})", tuple(wanted))
+        by_id = {o["id"]: o for o in self._to_objs(rows)}
+        return [by_id[i] for i in wanted if i in by_id]
+
+    def _where(self, query: Query, user: dict[str, Any] | None) -> tuple[str, list[Any]]:
+        kinds = sorted(set(query.kinds))
+        if not kinds:
+            return "0", []
+        clauses = [f"o.kind IN ({','.join('?' * len(kinds))})"]
+        params: list[Any] = list(kinds)
+        if query.archived is not None:
+            clauses.append("o.archived = ?")
+            params.append(int(query.archived))
+        if query.parent is not None:
+            clauses.append("o.parent IS ?")
+            params.append(_parent_key(query.parent))
+        if query.authors is not None:
+            authors = sorted({int(a) for a in query.authors})
+            clauses.append(f"o.author_id IN ({','.join('?' * len(authors))})")
+            params += authors
+        if query.ids is not None:
+            ids = sorted({i for i in (_valid_id(x) for x in query.ids) if i is not None})
+            clauses.append(f"o.id IN ({','.join('?' * len(ids))})")
+            params += ids
+        for name in query.falsy:
+            if _SAFE_FIELD.match(name):
+                clauses.append("NOT coalesce(json_extract(o.data, ?), 0)")
+                params.append(_json_path(name))
+        for name, wanted in query.equals.items():
+            sql, extra = _equals_sql(name, wanted)
+            clauses.append(sql)
+            params += extra
+        if query.text:
+            sql, extra = self._text_sql(query)
+            clauses.append(sql)
+            params += extra
+        if user is not None:
+            sql, extra = self._visible_sql(user, "tables" in kinds)
+            clauses.append(sql)
+            params += extra
+        return " AND ".join(clauses), params
+
+    @staticmethod
+    def _text_sql(query: Query) -> tuple[str, list[Any]]:
+        text = str(query.text).lower()
+        tests = ["instr(CAST(o.id AS TEXT), ?) > 0"] if query.text_in_id else []
+        params: list[Any] = [text] if query.text_in_id else []
+        for name in query.text_fields:
+            if _SAFE_FIELD.match(name):
+                tests.append("instr(lower(CAST(json_extract(o.data, ?) AS TEXT)), ?) > 0")
+                params += [_json_path(name), text]
+        if query.text_kinds:
+            tests.append(f"o.kind IN ({','.join('?' * len(query.text_kinds))})")
+            params += list(query.text_kinds)
+        return f"({' OR '.join(tests) or '0'})", params
+
+    def _visible_sql(self, user: dict[str, Any], tables: bool) -> tuple[str, list[Any]]:
+        """SQL true for objects the user may read (as ``o``)."""
+        uid = int(user["id"])
+        groups = sorted(self.groups_of(uid))
+
+        def readable(alias: str) -> tuple[str, list[Any]]:
+            principals = "(s.principal_kind = 'user' AND s.principal_id = ?)"
+            params: list[Any] = [uid, uid]
+            if groups:
+                marks = ",".join("?" * len(groups))
+                principals += f" OR (s.principal_kind = 'group' AND s.principal_id IN ({marks}))"
+                params += groups
+            sql = (
+                f"({alias}.author_id = ? OR {alias}.public = 1 OR EXISTS (SELECT 1 FROM shares s"
+                f" WHERE s.object_id = {alias}.id AND ({principals})))"
+            )
+            return sql, params
+
+        own, own_params = readable("o")
+        if not tables:
+            return own, own_params
+        via_db, db_params = readable("d")
+        sql = (
+            f"((o.kind = 'tables' AND EXISTS (SELECT 1 FROM warehouse_tables w"
+            f" JOIN objects d ON d.id = w.database_id WHERE w.object_id = o.id AND {via_db}))"
+            f" OR (o.kind != 'tables' AND {own}))"
+        )
+        return sql, [*db_params, *own_params]
+
+    @staticmethod
+    def _order(query: Query) -> tuple[str, list[Any]]:
+        terms: list[str] = []
+        params: list[Any] = []
+        for name, descending in query.order:
+            sql, extra = _order_sql(name, descending)
+            terms.append(sql)
+            params += extra
+        if not any(name == "id" for name, _ in query.order):
+            terms.append("o.id ASC")
+        return ", ".join(terms), params
 
     def author(self, obj: dict[str, Any]) -> dict[str, Any] | None:
         """The short user object of an object's author."""
@@ -441,11 +827,13 @@ class Store:
 
     def groups_of(self, user_id: int) -> set[int]:
         """Ids of the groups a user is a member of."""
-        return {
-            g["id"]
-            for g in self.list("groups", None)
-            if user_id in [m.get("id") for m in g.get("members") or []]
-        }
+        rows = self._rows(
+            "SELECT DISTINCT g.id FROM objects g, json_each(g.data, '$.members') m"
+            " WHERE g.kind = 'groups' AND json_type(g.data, '$.members') = 'array'"
+            " AND json_extract(m.value, '$.id') = ?",
+            (int(user_id),),
+        )
+        return {r["id"] for r in rows}
 
     def create_key(
         self,
@@ -483,7 +871,10 @@ class Store:
 
     def key(self, key_id: int) -> dict[str, Any] | None:
         """A key's record (never its token)."""
-        rows = self._rows("SELECT * FROM api_keys WHERE id = ?", (key_id,))
+        valid = _valid_id(key_id)
+        if valid is None:
+            return None
+        rows = self._rows("SELECT * FROM api_keys WHERE id = ?", (valid,))
         if not rows:
             return None
         r = rows[0]
@@ -552,9 +943,14 @@ class Store:
 
     # -- warehouse tables ---------------------------------------------------------------
     def table_id(
-        self, database_id: int, schema: str, name: str, user: dict[str, Any] | None
+        self, database_id: int, schema: str, name: str, user: dict[str, Any] | None = None
     ) -> int:
-        """A stable id for a warehouse table, created on first sight."""
+        """A stable id for a warehouse table, created on first sight.
+
+        The table belongs to its database: it has no author of its own and
+        each user has on it the level they have on the database (``user``,
+        the one who first saw it, is not recorded).
+        """
         key = (database_id, schema, name)
         with self._lock:
             rows = self._rows(
@@ -565,7 +961,7 @@ class Store:
             if rows:
                 return rows[0]["object_id"]
             fields = {"databaseId": database_id, "schema": schema, "name": name}
-            obj = self.create("tables", fields, user, public=True)
+            obj = self.create("tables", fields, None)
             with self._tx() as con:
                 con.execute("INSERT INTO warehouse_tables VALUES (?, ?, ?, ?)", (*key, obj["id"]))
             return obj["id"]

@@ -18,10 +18,13 @@ from ..runner import ACTIVE_STATES, Executor
 __all__ = [
     "JOB_KINDS",
     "JobKind",
+    "PageRequest",
     "base_url",
     "body_get",
     "download_url",
     "int_param",
+    "page_reply",
+    "page_request",
     "paginate",
     "run_summary",
     "shape",
@@ -89,6 +92,110 @@ def body_get(req: Request, key: str, default: Any = None) -> Any:
     return default if value is None else value
 
 
+@dataclass(frozen=True)
+class PageRequest:
+    """The page a list request asks for (validated).
+
+    Attributes
+    ----------
+    limit : int
+        Page size.
+    page : int
+        1-based page number.
+    order : str or None
+        The ``order`` name (``None``: the list's natural order).
+    descending : bool
+        ``order_dir=desc``.
+    """
+
+    limit: int
+    page: int
+    order: str | None
+    descending: bool
+
+    @property
+    def offset(self) -> int:
+        """Items before this page."""
+        return (self.page - 1) * self.limit
+
+
+#: Past this, page numbers and sizes name nothing a store can hold.
+_MAX_PAGE = 2**62
+
+
+def page_request(
+    req: Request,
+    default_limit: int,
+    max_limit: int | None = None,
+    order_names: Iterable[str] | None = None,
+    default_order: str | None = None,
+    default_dir: str = "asc",
+) -> PageRequest:
+    """The ``limit``, ``page_num``, ``order`` and ``order_dir`` of a request.
+
+    Parameters
+    ----------
+    req : Request
+    default_limit, max_limit : int
+        The endpoint's documented page size and cap.
+    order_names : iterable of str, optional
+        Accepted ``order`` values (``None``: ``order`` is ignored).
+    default_order, default_dir : str
+        Ordering when the request names none.
+
+    Returns
+    -------
+    PageRequest
+
+    Raises
+    ------
+    ApiError
+        400 for a bad limit, page number, order or direction.
+    """
+    limit = int_param(req.query.get("limit"), "limit", default_limit) or default_limit
+    if limit < 1:
+        raise ApiError(400, "limit must be at least 1")
+    limit = min(limit, max_limit or _MAX_PAGE, _MAX_PAGE)
+    page = int_param(req.query.get("page_num"), "page_num", 1) or 1
+    if page < 1:
+        raise ApiError(400, "page_num must be at least 1")
+    page = min(page, _MAX_PAGE // limit + 1)
+    direction = str(req.query.get("order_dir") or default_dir).lower()
+    if direction not in ("asc", "desc"):
+        raise ApiError(400, "order_dir must be asc or desc")
+    order = None
+    if order_names is not None:
+        names = list(order_names)
+        order = req.query.get("order") or default_order
+        if order is not None and order not in names:
+            raise ApiError(400, f"order must be one of {', '.join(names)}, not {order!r}")
+    return PageRequest(limit, page, order, direction == "desc")
+
+
+def page_reply(page: PageRequest, items: list[Any], total: int) -> Reply:
+    """A page of items with the ``X-Pagination-*`` headers.
+
+    Parameters
+    ----------
+    page : PageRequest
+    items : list
+        The page's items (already shaped).
+    total : int
+        How many items the whole list has.
+
+    Returns
+    -------
+    Reply
+    """
+    headers = {
+        "X-Pagination-Per-Page": str(page.limit),
+        "X-Pagination-Current-Page": str(page.page),
+        "X-Pagination-Total-Pages": str(max(1, math.ceil(total / page.limit))),
+        "X-Pagination-Total-Entries": str(total),
+    }
+    return Reply(body=items, headers=headers)
+
+
 def paginate(
     req: Request,
     items: list[Any],
@@ -98,7 +205,10 @@ def paginate(
     default_order: str | None = None,
     default_dir: str = "asc",
 ) -> Reply:
-    """One page of a list, with the ``X-Pagination-*`` headers.
+    """One page of a list held in memory, with the ``X-Pagination-*`` headers.
+
+    Lists that live in the store page in SQL instead (:func:`page_request`,
+    :func:`page_reply` and :meth:`Store.page`).
 
     Parameters
     ----------
@@ -118,32 +228,19 @@ def paginate(
     Reply
         The page (``[]`` past the end).
     """
-    limit = int_param(req.query.get("limit"), "limit", default_limit) or default_limit
-    if limit < 1:
-        raise ApiError(400, "limit must be at least 1")
-    if max_limit:
-        limit = min(limit, max_limit)
-    page = int_param(req.query.get("page_num"), "page_num", 1) or 1
-    if page < 1:
-        raise ApiError(400, "page_num must be at least 1")
-    order = req.query.get("order") or default_order
-    direction = (req.query.get("order_dir") or default_dir).lower()
-    if direction not in ("asc", "desc"):
-        raise ApiError(400, "order_dir must be asc or desc")
-    if order_keys and order:
-        key = order_keys.get(order)
-        if key is None:
-            raise ApiError(400, f"order must be one of {', '.join(order_keys)}, not {order!r}")
-        items = sorted(items, key=lambda x: _sortable(key(x)), reverse=direction == "desc")
-    total = len(items)
-    start = (page - 1) * limit
-    headers = {
-        "X-Pagination-Per-Page": str(limit),
-        "X-Pagination-Current-Page": str(page),
-        "X-Pagination-Total-Pages": str(max(1, math.ceil(total / limit))),
-        "X-Pagination-Total-Entries": str(total),
-    }
-    return Reply(body=items[start : start + limit], headers=headers)
+    page = page_request(
+        req,
+        default_limit,
+        max_limit,
+        order_names=order_keys if order_keys else None,
+        default_order=default_order,
+        default_dir=default_dir,
+    )
+    if order_keys and page.order:
+        key = order_keys[page.order]
+        items = sorted(items, key=lambda x: _sortable(key(x)), reverse=page.descending)
+    start = page.offset
+    return page_reply(page, items[start : start + page.limit], len(items))
 
 
 def _sortable(value: Any) -> tuple[int, Any]:

@@ -5,7 +5,8 @@ these functions, which map them onto :mod:`civis_jupyter.platform.store`.
 Objects are camelCase dicts with at least ``id``, ``createdAt`` and
 ``updatedAt``; ``kind`` is the object's collection path (``"files"``,
 ``"scripts/containers"``, ...). Missing objects answer 404 and objects the
-user may not see or change answer 403 (both as :class:`ApiError`).
+user may not change answer 403 (both as :class:`ApiError`); objects of
+another kind than the one asked for, or that the user may not see, are 404.
 """
 
 from __future__ import annotations
@@ -13,8 +14,10 @@ from __future__ import annotations
 from typing import Any
 
 from ..api import ApiError
+from ..store import Query
 
 __all__ = [
+    "Query",
     "admin_user",
     "author",
     "author_id",
@@ -29,6 +32,7 @@ __all__ = [
     "find_job",
     "jobs",
     "objects",
+    "page",
     "permission",
     "raw",
     "table_id",
@@ -97,6 +101,17 @@ def jobs(platform: Any, user: dict[str, Any], kinds: list[str]) -> list[tuple[st
     return out
 
 
+def page(platform: Any, user: dict[str, Any], query: Query) -> tuple[int, list[dict[str, Any]]]:
+    """One page of the objects a user may read, filtered, ordered and paged in SQL.
+
+    Returns
+    -------
+    tuple of (int, list of dict)
+        How many objects match in all, and the page.
+    """
+    return _store(platform).page(query, user)
+
+
 def find_job(
     platform: Any, user: dict[str, Any], obj_id: Any, kinds: list[str], level: str = "read"
 ) -> tuple[str, dict[str, Any]]:
@@ -159,5 +174,9 @@ def admin_user(platform: Any) -> dict[str, Any]:
 
 
 def table_id(platform: Any, user: dict[str, Any], db_id: int, schema: str, name: str) -> int:
-    """A stable id for a warehouse table, created on first sight."""
-    return _store(platform).table_id(int(db_id), schema, name, user)
+    """A stable id for a warehouse table, created on first sight.
+
+    The table has no author of its own: every user has on it the level they
+    have on its database.
+    """
+    return _store(platform).table_id(int(db_id), schema, name)

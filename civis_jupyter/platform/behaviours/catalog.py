@@ -1,11 +1,16 @@
-"""Finding things: ``/search`` across object kinds, and a project's contents."""
+"""Finding things: ``/search`` across object kinds, and a project's contents.
+
+Both only ever show objects the user may read (a warehouse table: one of a
+database the user may read).
+"""
 
 from __future__ import annotations
 
 from typing import Any
 
 from ..api import Reply, Request, handles
-from ._common import JOB_KINDS, shape
+from ..store import Query
+from ._common import JOB_KINDS, int_param, shape
 
 #: search ``type`` -> store kinds it covers.
 SEARCH_KINDS = {
@@ -43,52 +48,59 @@ def _kinds_for(search_type: str | None) -> dict[str, list[str]]:
 
 @handles("get", "search")
 def search(req: Request) -> Reply:
-    """Objects whose name contains the query (``*`` or empty: everything)."""
+    """Objects the user may read whose name contains the query (``*`` or empty: everything)."""
     store = req.platform.store
-    text = (req.query.get("query") or "").strip().lower()
+    text = str(req.query.get("query") or "").strip().lower()
     owner = req.query.get("owner")
     archived = req.query.get("archived")
+    offset = max(0, int_param(req.query.get("offset"), "offset", 0) or 0)
+    limit = max(0, int_param(req.query.get("limit"), "limit", 10) or 0)
+    authors = None
+    if owner:
+        found = store.page(Query(("users",), equals={"username": str(owner)}), None)[1]
+        authors = {u["id"] for u in found if u.get("username") == owner}
     results: list[dict[str, Any]] = []
     for type_name, kinds in _kinds_for(req.query.get("type")).items():
-        for kind in kinds:
-            for obj in store.list(kind, req.user, archived=None):
-                name = str(obj.get("name") or obj.get("fileName") or "")
-                if text not in ("", "*") and text not in name.lower():
-                    continue
-                if archived in (None, "false") and obj.get("archived"):
-                    continue
-                author = obj.get("author") or {}
-                if owner and owner != author.get("username"):
-                    continue
-                last = obj.get("lastRun") or {}
-                results.append(
-                    {
-                        "score": 1.0 if name.lower() == text else 0.5,
-                        "type": type_name,
-                        "id": obj["id"],
-                        "name": name,
-                        "typeName": type_name.title(),
-                        "updatedAt": obj.get("updatedAt"),
-                        "owner": author.get("username"),
-                        "useCount": None,
-                        "lastRunId": last.get("id"),
-                        "lastRunState": last.get("state"),
-                        "lastRunStart": last.get("startedAt"),
-                        "lastRunFinish": last.get("finishedAt"),
-                        "public": False,
-                        "lastRunException": last.get("error"),
-                        "autoShare": None,
-                    }
-                )
+        query = Query(
+            tuple(kinds),
+            archived=False if archived in (None, "false", False) else None,
+            authors=authors,
+            text=None if text in ("", "*") else text,
+            text_fields=("name", "fileName"),
+            text_in_id=False,
+        )
+        for obj in store.page(query, req.user)[1]:
+            results.append(_result(type_name, obj, text))
     results.sort(key=lambda r: (-r["score"], r["name"].lower(), r["id"]))
-    offset = int(req.query.get("offset") or 0)
-    limit = int(req.query.get("limit") or 10)
     page = results[offset : offset + limit]
-    aggregations = {}
+    aggregations: dict[str, int] = {}
     for r in results:
         aggregations[r["type"]] = aggregations.get(r["type"], 0) + 1
     body = {"totalResults": len(results), "aggregations": aggregations, "results": page}
     return Reply(body=shape(req, body))
+
+
+def _result(type_name: str, obj: dict[str, Any], text: str) -> dict[str, Any]:
+    name = str(obj.get("name") or obj.get("fileName") or "")
+    author = obj.get("author") or {}
+    last = obj.get("lastRun") or {}
+    return {
+        "score": 1.0 if name.lower() == text else 0.5,
+        "type": type_name,
+        "id": obj["id"],
+        "name": name,
+        "typeName": type_name.title(),
+        "updatedAt": obj.get("updatedAt"),
+        "owner": author.get("username"),
+        "useCount": None,
+        "lastRunId": last.get("id"),
+        "lastRunState": last.get("state"),
+        "lastRunStart": last.get("startedAt"),
+        "lastRunFinish": last.get("finishedAt"),
+        "public": False,
+        "lastRunException": last.get("error"),
+        "autoShare": None,
+    }
 
 
 @handles("get", "projects/{project_id}")

@@ -18,18 +18,23 @@ One set of handlers serves the run routes of each runnable kind
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import replace
 from typing import Any
 
 from ..api import ApiError, Reply, Request, handles
 from ..runner import AlreadyRunning
+from ..store import Query
 from . import _store as store
 from ._common import (
     JOB_KINDS,
     JobKind,
+    PageRequest,
     base_url,
     body_get,
     int_param,
     is_live,
+    page_reply,
+    page_request,
     paginate,
     register_job_kind,
     run_summary,
@@ -127,10 +132,21 @@ def run_record(req: Request, kind: JobKind | None, run: dict[str, Any]) -> dict[
     return out
 
 
-def job_record(req: Request, kind: JobKind, obj: dict[str, Any], runs: bool = False) -> dict:
-    """A job as ``/jobs`` shows it."""
+_NO_RUN: dict[str, Any] = {}
+
+
+def job_record(
+    req: Request,
+    kind: JobKind,
+    obj: dict[str, Any],
+    runs: bool = False,
+    last: dict[str, Any] | None = _NO_RUN,
+) -> dict:
+    """A job as ``/jobs`` shows it (``last``: its newest run, when already known)."""
     runner = req.platform.runner
-    last = runner.last_run(obj["id"])
+    if last is _NO_RUN:
+        last = runner.last_run(obj["id"])
+    author = obj.get("author") if "author" in obj else store.author(req.platform, obj)
     out = {
         "id": obj["id"],
         "name": obj.get("name") or f"{kind.job_type.split('::')[-1]} #{obj['id']}",
@@ -143,7 +159,7 @@ def job_record(req: Request, kind: JobKind, obj: dict[str, Any], runs: bool = Fa
         "lastRun": run_summary(last),
         "hidden": bool(obj.get("hidden")),
         "archived": bool(obj.get("archived")),
-        "author": store.author(req.platform, obj),
+        "author": author,
         "myPermissionLevel": store.permission(req.platform, req.user, obj),
         "schedule": obj.get("schedule")
         or {
@@ -154,7 +170,7 @@ def job_record(req: Request, kind: JobKind, obj: dict[str, Any], runs: bool = Fa
             "scheduledRunsPerHour": None,
             "scheduledDaysOfMonth": [],
         },
-        "runningAsUser": (store.author(req.platform, obj) or {}).get("username"),
+        "runningAsUser": (author or {}).get("username"),
         "runByUser": req.user.get("username"),
     }
     if runs:
@@ -392,43 +408,96 @@ def _csv(value: Any) -> set[str]:
     return {str(v).strip() for v in items if str(v).strip()}
 
 
+#: ``/jobs`` order name -> (store field, descending by default?) for orders kept in SQL.
+_SQL_ORDERS = {"updated_at": "updatedAt"}
+
+
+def _jobs_query(req: Request) -> Query:
+    """The store query of a ``/jobs`` request: every filter but ``state``."""
+    q = req.query
+    types = _csv(q.get("type"))
+    kinds = [k for k, v in JOB_KINDS.items() if not types or v.job_type in types]
+    authors = {int(a) for a in _csv(q.get("author")) if a.isascii() and a.isdigit()}
+    text = str(q.get("q") or "").lower() or None
+    archived_q = str(q.get("archived") or "false").lower()
+    archived = None if archived_q == "all" else archived_q == "true"
+    hidden = str(q.get("hidden", "false")).lower() == "true"
+    return Query(
+        tuple(kinds),
+        archived=archived,
+        authors=authors if _csv(q.get("author")) else None,
+        falsy=() if hidden else ("hidden",),
+        text=text,
+        text_kinds=tuple(k for k in kinds if text and text in JOB_KINDS[k].job_type.lower()),
+    )
+
+
 @handles("get", "jobs")
 def list_jobs(req: Request) -> Reply:
-    q = req.query
-    states, types = _csv(q.get("state")), _csv(q.get("type"))
-    authors = {int(a) for a in _csv(q.get("author")) if a.isdigit()}
-    text = str(q.get("q") or "").lower()
-    hidden = str(q.get("hidden", "false")).lower() == "true"
-    archived = str(q.get("archived") or "false").lower()
-    rows = []
-    for kind_name, obj in store.jobs(req.platform, req.user, list(JOB_KINDS)):
-        kind = JOB_KINDS[kind_name]
-        if bool(obj.get("hidden")) and not hidden:
-            continue
-        if archived != "all" and bool(obj.get("archived")) != (archived == "true"):
-            continue
-        if types and kind.job_type not in types:
-            continue
-        if authors and store.author_id(obj) not in authors:
-            continue
-        rec = job_record(req, kind, obj)
-        if states and rec["state"] not in states:
-            continue
-        if text and not any(text in str(v).lower() for v in (rec["id"], rec["name"], rec["type"])):
-            continue
-        rows.append(rec)
-    return paginate(
+    """Every kind of job the user can see, paged in SQL.
+
+    Ordered by ``updated_at`` (the default) and without a ``state`` filter,
+    a page costs O(limit); ordering by ``last_run_updated_at`` or filtering
+    by ``state`` needs every matching job's newest run, read in one query.
+    """
+    page = page_request(
         req,
-        shape(req, rows),
         default_limit=50,
         max_limit=50,
-        order_keys={
-            "updated_at": lambda j: (j["updatedAt"] or "", j["id"]),
-            "last_run_updated_at": lambda j: (j["lastRunUpdatedAt"] or "", j["id"]),
-        },
+        order_names=("updated_at", "last_run_updated_at"),
         default_order="updated_at",
         default_dir="desc",
     )
+    query = _jobs_query(req)
+    states = _csv(req.query.get("state"))
+    platform = req.platform
+    if page.order in _SQL_ORDERS and not states:
+        field = _SQL_ORDERS[page.order]
+        paged = replace(
+            query,
+            order=((field, page.descending), ("id", page.descending)),
+            limit=page.limit,
+            offset=page.offset,
+        )
+        total, objs = platform.store.page(paged, req.user)
+        lasts = platform.runner.last_runs([o["id"] for o in objs])
+    else:
+        total, objs, lasts = _jobs_by_runs(req, query, states, page)
+    rows = [
+        job_record(req, JOB_KINDS[platform.store.kind_of(o["id"])], o, last=lasts.get(o["id"]))
+        for o in objs
+    ]
+    return page_reply(page, shape(req, rows), total)
+
+
+def _jobs_by_runs(
+    req: Request, query: Query, states: set[str], page: PageRequest
+) -> tuple[int, list[dict[str, Any]], dict[int, dict[str, Any]]]:
+    """A page of jobs filtered by their last run's state or ordered by its time."""
+    platform = req.platform
+    ids = platform.store.select_ids(
+        replace(query, order=(("updatedAt", True), ("id", True))), req.user
+    )
+    lasts = platform.runner.last_runs(ids)
+    if states:
+        ids = [i for i in ids if (lasts[i]["state"] if i in lasts else "idle") in states]
+    if page.order == "last_run_updated_at":
+        ids = _by_last_run_time(ids, lasts, page.descending)
+    elif not page.descending:
+        ids.reverse()
+    chosen = ids[page.offset : page.offset + page.limit]
+    return len(ids), platform.store.objects_by_id(chosen), lasts
+
+
+def _by_last_run_time(
+    ids: list[int], lasts: dict[int, dict[str, Any]], descending: bool
+) -> list[int]:
+    def when(job_id: int) -> tuple[str, int]:
+        last = lasts.get(job_id)
+        stamp = last and (last["finishedAt"] or last["startedAt"] or last["createdAt"])
+        return (stamp or "", job_id)
+
+    return sorted(ids, key=when, reverse=descending)
 
 
 @handles("get", "jobs/{id}")
