@@ -114,9 +114,14 @@ def list_users(req: Request) -> Reply:
     return page_reply(page, shape(req, users), total)
 
 
+def _user_view(user: dict[str, Any]) -> dict[str, Any]:
+    """A user as ``/users/{id}`` shows it (``user`` is the username)."""
+    return {**user, "user": user.get("username"), "initials": _initials(user)}
+
+
 @handles("get", "users/{id}")
 def get_user(req: Request) -> Reply:
-    return Reply(body=shape(req, _user_or_404(req, req.path_params["id"])))
+    return Reply(body=shape(req, _user_view(_user_or_404(req, req.path_params["id"]))))
 
 
 @handles("patch", "users/{id}")
@@ -141,7 +146,7 @@ def patch_user(req: Request) -> Reply:
             roles = [r for r in target.get("roles") or [] if r != "admin"]
             fields["roles"] = roles + (["admin"] if fields["admin"] else [])
     updated = req.platform.store.write_raw(target["id"], fields)
-    return Reply(body=shape(req, updated))
+    return Reply(body=shape(req, _user_view(updated)))
 
 
 @handles("post", "users")
@@ -156,7 +161,7 @@ def create_user(req: Request) -> Reply:
         username.strip(), body.get("name"), body.get("email"), bool(body.get("admin"))
     )
     req.platform._credential_for(user)
-    return Reply(body=shape(req, user))
+    return Reply(body=shape(req, _user_view(user)))
 
 
 def _member(user: dict[str, Any]) -> dict[str, Any]:
