@@ -33,18 +33,30 @@ __all__ = [
     "Response",
     "__version__",
     "base",
+    "civis_logger",
     "find",
     "find_one",
     "futures",
     "io",
     "load_ipython_extension",
+    "loggers",
     "platform",
     "testing",
     "unload_ipython_extension",
     "utils",
 ]
 
-_LAZY_MODULES = {"io", "futures", "utils", "testing", "platform", "base", "response", "cli"}
+_LAZY_MODULES = {
+    "io",
+    "futures",
+    "utils",
+    "testing",
+    "platform",
+    "base",
+    "response",
+    "cli",
+    "loggers",
+}
 
 
 def __getattr__(name: str) -> Any:
@@ -56,11 +68,15 @@ def __getattr__(name: str) -> Any:
         from .futures import CivisFuture
 
         return CivisFuture
+    if name == "civis_logger":
+        from .loggers import civis_logger
+
+        return civis_logger
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY_MODULES | {"CivisFuture"})
+    return sorted(set(globals()) | _LAZY_MODULES | {"CivisFuture", "civis_logger"})
 
 
 def load_ipython_extension(ipython: Any) -> None:
