@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import os
+import secrets
+import signal
 import threading
 import time
 from pathlib import Path
@@ -12,10 +14,12 @@ import pytest
 
 from civis_jupyter.platform.runner import (
     NO_EXEC_ERROR,
+    WORKER_THREADS,
     AlreadyRunning,
     RunCancelled,
     Runner,
     command_executor,
+    find_sandbox,
 )
 
 TIMEOUT = 30
@@ -33,9 +37,18 @@ class FakePlatform(SimpleNamespace):
         self.keys.discard(key)
 
 
-@pytest.fixture
-def platform(tmp_path: Path) -> FakePlatform:
-    return FakePlatform(data_dir=tmp_path, execute=True, endpoint="http://127.0.0.1:9/", keys=set())
+@pytest.fixture(params=["sandboxed", "plain"])
+def platform(request, tmp_path: Path) -> FakePlatform:
+    """A platform whose data dir is tmp_path/data; commands sandboxed or not."""
+    if request.param == "sandboxed" and find_sandbox() is None:
+        pytest.skip("Linux namespaces are not available here")
+    return FakePlatform(
+        data_dir=tmp_path / "data",
+        execute=True,
+        endpoint="http://127.0.0.1:9/",
+        keys=set(),
+        sandbox=None if request.param == "sandboxed" else False,
+    )
 
 
 @pytest.fixture
@@ -58,6 +71,30 @@ def wait_for(predicate, timeout: float = TIMEOUT, what: str = "condition"):
 
 def messages(runner: Runner, run_id: int) -> list[str]:
     return [line["message"] for line in runner.logs(run_id, last_id=0)[0]]
+
+
+def unique_sleep() -> str:
+    """A sleep command no other process has: found again by its command line."""
+    return f"sleep 300.{secrets.randbelow(10**9):09d}"
+
+
+def live_pids(command: str) -> list[int]:
+    """Processes (not zombies) whose command line is ``command``."""
+    wanted = command.encode().replace(b" ", b"\0") + b"\0"
+    found = []
+    for entry in os.scandir("/proc"):
+        if not entry.name.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry.name}/cmdline", "rb") as f:
+                cmdline = f.read()
+            with open(f"/proc/{entry.name}/stat", "rb") as f:
+                state = f.read().rsplit(b")", 1)[1].split()[0]
+        except OSError:
+            continue
+        if cmdline == wanted and state != b"Z":
+            found.append(int(entry.name))
+    return found
 
 
 def test_python_executor_success_goes_queued_running_succeeded(runner):
@@ -123,9 +160,29 @@ def test_cancel_of_python_executor_marks_cancelled(runner):
 
     run = runner.start(3, "sql", work)
     assert started.wait(TIMEOUT)
-    cancelled = runner.cancel(run["id"])
+    cancelled = runner.cancel(run["id"], wait=TIMEOUT)
     assert cancelled["state"] == "cancelled" and cancelled["isCancelRequested"]
-    assert runner.wait(run["id"], TIMEOUT)["state"] == "cancelled"
+    assert not runner.is_live(run["id"])
+
+
+def test_a_run_is_cancelled_only_once_its_work_stopped(runner):
+    started = threading.Event()
+    release = threading.Event()
+
+    def stubborn(ctx):
+        started.set()
+        release.wait(TIMEOUT)
+        ctx.log("stopped at last")
+
+    run = runner.start(5, "sql", stubborn)
+    assert started.wait(TIMEOUT)
+    asked = runner.cancel(run["id"], wait=0)
+    assert asked["state"] == "running" and asked["isCancelRequested"]
+    assert runner.is_live(run["id"])
+    release.set()
+    final = runner.wait(run["id"], TIMEOUT)
+    assert final["state"] == "cancelled" and not runner.is_live(run["id"])
+    assert messages(runner, run["id"]) == ["stopped at last"]
 
 
 def test_cancelling_a_finished_run_changes_nothing(runner):
@@ -174,7 +231,7 @@ def test_command_environment_shim_and_working_directory(runner, platform):
     rid = run["id"]
     assert out[0] == f"job=11 run={rid} endpoint=http://127.0.0.1:9/"
     assert out[1] == f"key=run-key-{rid}"
-    assert out[2].endswith(f"runs/{rid}/work")
+    assert out[2] == str(platform.data_dir.resolve() / "runs" / str(rid) / "work")
     assert out[3].endswith(f"runs/{rid}/bin/civis")
     assert any("from civis_jupyter.cli import main" in line for line in out[4:])
     assert platform.keys == set()  # the run's key is revoked when it ends
@@ -193,25 +250,16 @@ def test_failing_command_fails_with_status_and_last_error_line(runner):
     assert run["error"] == "the process exited with status 3: boom"
 
 
-def test_cancel_kills_the_whole_process_group(runner, tmp_path):
-    pidfile = tmp_path / "child.pid"
-    cmd = f"sleep 300 & echo $! > {pidfile}; echo started; wait"
+def test_cancel_kills_the_whole_process_group(runner):
+    sleeper = unique_sleep()
+    cmd = f"{sleeper} & echo started; wait"
     run = runner.start(14, "containers", command_executor(cmd))
     wait_for(lambda: "started" in messages(runner, run["id"]), what="start")
-    child = int(pidfile.read_text())
-    assert runner.cancel(run["id"])["state"] == "cancelled"
-    assert runner.wait(run["id"], TIMEOUT)["state"] == "cancelled"
-
-    def child_gone() -> bool:
-        try:
-            os.kill(child, 0)
-        except ProcessLookupError:
-            return True
-        # a zombie still answers kill(0); it is dead once reaped
-        with open(f"/proc/{child}/stat") as f:
-            return f.read().split()[2] == "Z"
-
-    wait_for(child_gone, what="the child process to die")
+    assert live_pids(sleeper)
+    cancelled = runner.cancel(run["id"], wait=TIMEOUT)
+    # reported cancelled only once the process is reaped: nothing is left
+    assert cancelled["state"] == "cancelled" and not runner.is_live(run["id"])
+    wait_for(lambda: not live_pids(sleeper), what="the child process to die")
 
 
 def test_no_exec_platform_fails_command_runs_with_clear_error(platform, tmp_path):
@@ -221,7 +269,8 @@ def test_no_exec_platform_fails_command_runs_with_clear_error(platform, tmp_path
         run = runner.wait(runner.start(15, "containers", command_executor("true"))["id"])
         assert run["state"] == "failed"
         assert run["error"] == NO_EXEC_ERROR
-        assert not (tmp_path / "runs" / str(run["id"]) / "work").exists()
+        assert not (platform.data_dir / "runs" / str(run["id"]) / "work").exists()
+        assert not runner.sandboxed
     finally:
         runner.shutdown()
 
@@ -303,23 +352,13 @@ def test_clear_kills_live_runs_and_forgets_everything(runner):
     assert again["state"] == "succeeded" and again["id"] > live["id"]
 
 
-def test_run_ends_with_its_main_process_and_leftovers_are_killed(runner, tmp_path):
-    pidfile = tmp_path / "orphan.pid"
-    cmd = f"sleep 300 & echo $! > {pidfile}; echo main done"
+def test_run_ends_with_its_main_process_and_leftovers_are_killed(runner):
+    sleeper = unique_sleep()
+    cmd = f"{sleeper} & echo main done"
     run = runner.wait(runner.start(70, "containers", command_executor(cmd))["id"], TIMEOUT)
     assert run["state"] == "succeeded"
     assert messages(runner, run["id"]) == ["main done"]
-    orphan = int(pidfile.read_text())
-
-    def gone() -> bool:
-        try:
-            os.kill(orphan, 0)
-        except ProcessLookupError:
-            return True
-        with open(f"/proc/{orphan}/stat") as f:
-            return f.read().split()[2] == "Z"
-
-    wait_for(gone, what="the leftover process to be killed")
+    wait_for(lambda: not live_pids(sleeper), what="the leftover process to be killed")
 
 
 def test_cancel_timeout_lets_a_script_clean_up_after_sigterm(runner, tmp_path):
