@@ -114,8 +114,16 @@ CREATE INDEX IF NOT EXISTS shares_principal ON shares(principal_kind, principal_
 CREATE INDEX IF NOT EXISTS api_keys_user ON api_keys(user_id);
 """
 #: Added after the first release: the JSON of a nested object's parent ids.
-_MIGRATIONS = (("parent", "ALTER TABLE objects ADD COLUMN parent TEXT"),)
-_LATE_INDEXES = "CREATE INDEX IF NOT EXISTS objects_kind_parent ON objects(kind, parent, id);"
+_MIGRATIONS = (
+    ("parent", "ALTER TABLE objects ADD COLUMN parent TEXT"),
+    ("hidden", "ALTER TABLE objects ADD COLUMN hidden INTEGER NOT NULL DEFAULT 0"),
+)
+_LATE_INDEXES = """
+CREATE INDEX IF NOT EXISTS objects_kind_parent ON objects(kind, parent, id);
+CREATE INDEX IF NOT EXISTS objects_kind_hidden ON objects(kind, archived, hidden, updated_at);
+"""
+#: Flags kept in columns as well as in ``data`` (``Query.falsy`` reads the column).
+_FLAG_COLUMNS = ("hidden",)
 
 
 def _parent_key(parent: Any) -> str | None:
@@ -160,7 +168,8 @@ class Query:
         camelCase field -> wanted value (a list: any of them); strings match
         case-insensitively, and a field an object lacks does not restrict it.
     falsy : tuple of str
-        Fields that must be absent, null or false.
+        Fields that must be absent, null or false (``hidden`` is read from
+        its indexed column).
     text : str or None
         Case-insensitive substring of the id (if ``text_in_id``) or of one
         of ``text_fields`` (or any object of ``text_kinds``).
@@ -171,6 +180,9 @@ class Query:
         Only these ids.
     order : sequence of (str, bool)
         (field or column, descending) pairs; ties go by ascending id.
+    fields : tuple of str or None
+        Read only these fields of each object (besides its columns); a
+        field the object lacks reads as null. ``None``: every field.
     limit : int or None
         Page size (``None``: everything).
     offset : int
@@ -189,6 +201,7 @@ class Query:
     text_in_id: bool = True
     ids: Collection[int] | None = None
     order: Sequence[tuple[str, bool]] = ()
+    fields: tuple[str, ...] | None = None
     limit: int | None = None
     offset: int = 0
 
@@ -306,7 +319,14 @@ class Store:
                     self._con.execute(
                         "UPDATE objects SET parent = ? WHERE id = ?", (key, row["id"])
                     )
-        self._con.execute(_LATE_INDEXES)
+            elif column in _FLAG_COLUMNS:
+                for row in self._con.execute("SELECT id, data FROM objects").fetchall():
+                    flag = int(bool(json.loads(row["data"]).get(column)))
+                    if flag:
+                        self._con.execute(
+                            f"UPDATE objects SET {column} = 1 WHERE id = ?", (row["id"],)
+                        )
+        self._con.executescript(_LATE_INDEXES)
 
     def __repr__(self) -> str:
         return f"<Store {self.path}>"
@@ -409,7 +429,7 @@ class Store:
         with self._tx() as con:
             cur = con.execute(
                 "INSERT INTO objects (kind, author_id, public, archived, created_at, updated_at,"
-                " data, parent) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                " data, parent, hidden) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
                     kind,
                     user["id"] if user else None,
@@ -419,6 +439,7 @@ class Store:
                     now,
                     self._data(fields),
                     _parent_key(fields.get("_parent")),
+                    int(bool(fields.get("hidden"))),
                 ),
             )
             obj_id = cur.lastrowid
@@ -433,6 +454,55 @@ class Store:
         """The kind of the object with this id, or ``None``."""
         row = self._row(obj_id)
         return row["kind"] if row else None
+
+    def kinds_of(self, ids: Sequence[int]) -> dict[int, str]:
+        """The kinds of several objects by id (absent ones left out)."""
+        wanted = sorted({i for i in (_valid_id(x) for x in ids) if i is not None})
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._rows(f"SELECT id, kind FROM objects WHERE id IN ({marks})", tuple(wanted))
+        return {r["id"]: r["kind"] for r in rows}
+
+    def permission_levels(self, ids: Sequence[int], user: dict[str, Any]) -> dict[int, str | None]:
+        """The user's level on each of several objects (one query for all).
+
+        Returns
+        -------
+        dict
+            id -> ``manage``, ``write``, ``read`` or ``None`` (absent ids too).
+        """
+        wanted = sorted({i for i in (_valid_id(x) for x in ids) if i is not None})
+        if not wanted:
+            return {}
+        marks = ",".join("?" * len(wanted))
+        rows = self._rows(
+            f"SELECT id, kind, author_id, public FROM objects WHERE id IN ({marks})", tuple(wanted)
+        )
+        out: dict[int, str | None] = dict.fromkeys(wanted)
+        if any(r["kind"] == "tables" for r in rows):  # rare: through their databases
+            return {**out, **{r["id"]: self.permission_level(r, user) for r in rows}}
+        groups = self.groups_of(user["id"])
+        best = {
+            r["id"]: 3 if r["author_id"] == user["id"] else int(bool(r["public"])) for r in rows
+        }
+        others = [i for i, level in best.items() if level < 3]
+        shares = (
+            self._rows(
+                f"SELECT * FROM shares WHERE object_id IN ({','.join('?' * len(others))})",
+                tuple(others),
+            )
+            if others
+            else []
+        )
+        for share in shares:
+            mine = share["principal_kind"] == "user" and share["principal_id"] == user["id"]
+            ours = share["principal_kind"] == "group" and share["principal_id"] in groups
+            if (mine or ours) and share["object_id"] in best:
+                best[share["object_id"]] = max(best[share["object_id"]], LEVELS[share["level"]])
+        names = {0: None, 1: "read", 2: "write", 3: "manage"}
+        out.update({obj_id: names[level] for obj_id, level in best.items()})
+        return out
 
     def permission_level(
         self, obj: dict[str, Any] | sqlite3.Row, user: dict[str, Any]
@@ -555,8 +625,15 @@ class Store:
     def _write(self, obj_id: int, fields: dict[str, Any]) -> dict[str, Any]:
         with self._tx() as con:
             con.execute(
-                "UPDATE objects SET data = ?, updated_at = ?, archived = ? WHERE id = ?",
-                (self._data(fields), iso_now(), int(bool(fields.get("archived"))), obj_id),
+                "UPDATE objects SET data = ?, updated_at = ?, archived = ?, hidden = ?"
+                " WHERE id = ?",
+                (
+                    self._data(fields),
+                    iso_now(),
+                    int(bool(fields.get("archived"))),
+                    int(bool(fields.get("hidden"))),
+                    obj_id,
+                ),
             )
         return self._to_obj(self._row(obj_id))
 
@@ -620,13 +697,28 @@ class Store:
         if query.limit is not None:
             page_sql = " LIMIT ? OFFSET ?"
             page_params = [int(query.limit), int(query.offset)]
+        columns, column_params = self._columns(query)
         with self._lock:
             total = self._rows(f"SELECT count(*) AS n FROM objects o WHERE {where}", tuple(params))
             rows = self._rows(
-                f"SELECT o.* FROM objects o WHERE {where} ORDER BY {order}{page_sql}",
-                (*params, *order_params, *page_params),
+                f"SELECT {columns} FROM objects o WHERE {where} ORDER BY {order}{page_sql}",
+                (*column_params, *params, *order_params, *page_params),
             )
             return int(total[0]["n"]), self._to_objs(rows)
+
+    @staticmethod
+    def _columns(query: Query) -> tuple[str, list[Any]]:
+        """The columns a page reads: all, or the object's columns and some fields."""
+        if query.fields is None:
+            return "o.*", []
+        names = [n for n in query.fields if _SAFE_FIELD.match(n)]
+        pairs = ", ".join("?, json_extract(o.data, ?)" for _ in names)
+        params: list[Any] = []
+        for name in names:
+            params += [name, _json_path(name)]
+        data = f"json_object({pairs})" if names else "'{}'"
+        columns = "o.id, o.kind, o.author_id, o.public, o.archived, o.created_at, o.updated_at"
+        return f"{columns}, {data} AS data", params
 
     def select_ids(self, query: Query, user: dict[str, Any] | None) -> list[int]:
         """The ids of every object a query matches, in its order (no page)."""
@@ -668,7 +760,9 @@ class Store:
             clauses.append(f"o.id IN ({','.join('?' * len(ids))})")
             params += ids
         for name in query.falsy:
-            if _SAFE_FIELD.match(name):
+            if name in _FLAG_COLUMNS:
+                clauses.append(f"o.{name} = 0")
+            elif _SAFE_FIELD.match(name):
                 clauses.append("NOT coalesce(json_extract(o.data, ?), 0)")
                 params.append(_json_path(name))
         for name, wanted in query.equals.items():

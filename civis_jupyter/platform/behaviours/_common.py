@@ -7,7 +7,9 @@ functions here, so the behaviour modules stay about behaviour.
 from __future__ import annotations
 
 import math
+import threading
 import time
+import weakref
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
@@ -56,23 +58,115 @@ def shape(req: Request, obj: Any, schema: Mapping[str, Any] | None = None) -> An
         JSON-ready data.
     """
     spec = req.operation.spec
-    schema = req.operation.response_schema if schema is None else schema
-    return _shape(spec, schema, obj)
+    if schema is None:
+        return _shaper_of(spec).shape(req.operation.response_schema, obj)
+    return _Shaper(spec).shape(schema, obj)
 
 
-def _shape(spec: Any, schema: Mapping[str, Any] | None, obj: Any) -> Any:
-    if schema is None or obj is None:
-        return obj
-    schema = spec.resolve(schema)
-    kind = schema.get("type")
-    if kind == "array" or "items" in schema:
-        if not isinstance(obj, (list, tuple)):
+class _Shaper:
+    """Shapes data onto the schemas of one spec, each schema compiled once.
+
+    A schema's compiled form is a function ``data -> shaped data``; children
+    are compiled on first use, so recursive schemas compile finitely.
+    """
+
+    def __init__(self, spec: Any):
+        self.spec = spec
+        self._compiled: dict[int, tuple[Mapping[str, Any], Callable[[Any], Any]]] = {}
+        self._lock = threading.Lock()
+
+    def shape(self, schema: Mapping[str, Any] | None, obj: Any) -> Any:
+        if schema is None or obj is None:
             return obj
-        return [_shape(spec, schema.get("items"), item) for item in obj]
-    props = spec.properties(schema)
-    if not props or not isinstance(obj, Mapping):
-        return obj
-    return {key: _shape(spec, prop, obj.get(key)) for key, prop in props.items()}
+        return self.compiled(schema)(obj)
+
+    def compiled(self, schema: Mapping[str, Any]) -> Callable[[Any], Any]:
+        found = self._compiled.get(id(schema))
+        if found is not None and found[0] is schema:
+            return found[1]
+        fn = self._compile(schema)
+        with self._lock:
+            self._compiled[id(schema)] = (schema, fn)  # the schema pins its id
+        return fn
+
+    def _compile(self, schema: Mapping[str, Any]) -> Callable[[Any], Any]:
+        resolved = self.spec.resolve(schema)
+        if resolved.get("type") == "array" or "items" in resolved:
+            return self._array(resolved.get("items"))
+        props = self.spec.properties(resolved)
+        if not props:
+            return _same
+        return self._object(dict(props))
+
+    def _lazy(self, schema: Mapping[str, Any]) -> Callable[[Any], Any]:
+        """A schema's compiled function, compiled on its first call."""
+        slot: list[Callable[[Any], Any]] = []
+
+        def call(obj: Any) -> Any:
+            if obj is None:
+                return None
+            if not slot:
+                slot.append(self.compiled(schema))
+            return slot[0](obj)
+
+        return call
+
+    def _array(self, items: Mapping[str, Any] | None) -> Callable[[Any], Any]:
+        if items is None or self._is_scalar(items):
+
+            def plain_array(obj: Any) -> Any:
+                return list(obj) if isinstance(obj, (list, tuple)) else obj
+
+            return plain_array
+        item = self._lazy(items)
+
+        def array(obj: Any) -> Any:
+            if not isinstance(obj, (list, tuple)):
+                return obj
+            return [item(x) for x in obj]
+
+        return array
+
+    def _is_scalar(self, schema: Mapping[str, Any]) -> bool:
+        """Whether shaping onto this schema leaves any value as it is."""
+        resolved = self.spec.resolve(schema)
+        return not (
+            resolved.get("type") == "array" or "items" in resolved or self.spec.properties(resolved)
+        )
+
+    def _object(self, props: dict[str, Mapping[str, Any]]) -> Callable[[Any], Any]:
+        plain = [key for key, prop in props.items() if self._is_scalar(prop)]
+        nested = [(key, self._lazy(prop)) for key, prop in props.items() if key not in plain]
+        order = list(props)
+
+        def record(obj: Any) -> Any:
+            if not isinstance(obj, Mapping):
+                return obj
+            get = obj.get
+            out = {key: get(key) for key in plain}
+            if not nested:
+                return out
+            for key, fn in nested:
+                out[key] = fn(get(key))
+            return {key: out[key] for key in order}
+
+        return record
+
+
+def _same(obj: Any) -> Any:
+    return obj
+
+
+_SHAPERS: weakref.WeakKeyDictionary[Any, _Shaper] = weakref.WeakKeyDictionary()
+_SHAPERS_LOCK = threading.Lock()
+
+
+def _shaper_of(spec: Any) -> _Shaper:
+    with _SHAPERS_LOCK:
+        shaper = _SHAPERS.get(spec)
+        if shaper is None:
+            shaper = _SHAPERS[spec] = _Shaper(spec)
+        return shaper
 
 
 def int_param(value: Any, name: str, default: int | None = None) -> int | None:

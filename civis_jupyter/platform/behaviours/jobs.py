@@ -132,7 +132,7 @@ def run_record(req: Request, kind: JobKind | None, run: dict[str, Any]) -> dict[
     return out
 
 
-_NO_RUN: dict[str, Any] = {}
+_UNKNOWN: Any = object()
 
 
 def job_record(
@@ -140,12 +140,19 @@ def job_record(
     kind: JobKind,
     obj: dict[str, Any],
     runs: bool = False,
-    last: dict[str, Any] | None = _NO_RUN,
+    last: dict[str, Any] | None = _UNKNOWN,
+    level: str | None = _UNKNOWN,
 ) -> dict:
-    """A job as ``/jobs`` shows it (``last``: its newest run, when already known)."""
+    """A job as ``/jobs`` shows it.
+
+    ``last`` (its newest run) and ``level`` (the user's permission on it)
+    save a lookup each when already known.
+    """
     runner = req.platform.runner
-    if last is _NO_RUN:
+    if last is _UNKNOWN:
         last = runner.last_run(obj["id"])
+    if level is _UNKNOWN:
+        level = store.permission(req.platform, req.user, obj)
     author = obj.get("author") if "author" in obj else store.author(req.platform, obj)
     out = {
         "id": obj["id"],
@@ -160,7 +167,7 @@ def job_record(
         "hidden": bool(obj.get("hidden")),
         "archived": bool(obj.get("archived")),
         "author": author,
-        "myPermissionLevel": store.permission(req.platform, req.user, obj),
+        "myPermissionLevel": level,
         "schedule": obj.get("schedule")
         or {
             "scheduled": False,
@@ -408,8 +415,10 @@ def _csv(value: Any) -> set[str]:
     return {str(v).strip() for v in items if str(v).strip()}
 
 
-#: ``/jobs`` order name -> (store field, descending by default?) for orders kept in SQL.
+#: ``/jobs`` order name -> store field, for orders kept in SQL.
 _SQL_ORDERS = {"updated_at": "updatedAt"}
+#: The fields of a job that :func:`job_record` reads.
+_RECORD_FIELDS = ("name", "fromTemplateId", "hidden", "schedule")
 
 
 def _jobs_query(req: Request) -> Query:
@@ -456,6 +465,7 @@ def list_jobs(req: Request) -> Reply:
         paged = replace(
             query,
             order=((field, page.descending), ("id", page.descending)),
+            fields=_RECORD_FIELDS,
             limit=page.limit,
             offset=page.offset,
         )
@@ -463,8 +473,13 @@ def list_jobs(req: Request) -> Reply:
         lasts = platform.runner.last_runs([o["id"] for o in objs])
     else:
         total, objs, lasts = _jobs_by_runs(req, query, states, page)
+    ids = [o["id"] for o in objs]
+    kinds = platform.store.kinds_of(ids)
+    levels = platform.store.permission_levels(ids, req.user)
     rows = [
-        job_record(req, JOB_KINDS[platform.store.kind_of(o["id"])], o, last=lasts.get(o["id"]))
+        job_record(
+            req, JOB_KINDS[kinds[o["id"]]], o, last=lasts.get(o["id"]), level=levels.get(o["id"])
+        )
         for o in objs
     ]
     return page_reply(page, shape(req, rows), total)
