@@ -364,17 +364,27 @@ def test_jobs_list_pages_filters_and_orders(alice: Who, bob: Who) -> None:
     archived = alice.call("get", "jobs", params={"q": prefix, "archived": "true"}).json()
     assert [j["id"] for j in archived] == [ids[0]]
     assert bob.call("get", "jobs", params={"q": prefix}).json() == []
+    body = {"name": f"{prefix}-hidden", "hidden": True, "dockerCommand": "true"}
+    body["requiredResources"] = {"cpu": 1, "memory": 1}
+    hidden = _created(alice.call("post", "scripts/containers", json=body))["id"]
+    assert hidden not in [j["id"] for j in alice.call("get", "jobs", params={"q": prefix}).json()]
+    shown = alice.call("get", "jobs", params={"q": prefix, "hidden": "true"}).json()
+    assert hidden in [j["id"] for j in shown]
 
 
-def test_store_migrates_a_data_dir_without_the_parent_column(tmp_path: Path) -> None:
+def test_store_migrates_a_data_dir_without_the_parent_and_hidden_columns(tmp_path: Path) -> None:
     path = tmp_path / "platform.sqlite3"
     store = Store(path)
     user = store.create_user("u")
     child = store.create("things/kids", {"name": "k", "_parent": {"id": 7}}, user)
+    shown = store.create("jobs/x", {"name": "shown"}, user)
+    store.create("jobs/x", {"name": "secret", "hidden": True}, user)
     store.close()
     con = sqlite3.connect(path)
-    con.execute("DROP INDEX objects_kind_parent")
-    con.execute("ALTER TABLE objects DROP COLUMN parent")
+    for index in ("objects_kind_parent", "objects_kind_hidden"):
+        con.execute(f"DROP INDEX {index}")
+    for column in ("parent", "hidden"):
+        con.execute(f"ALTER TABLE objects DROP COLUMN {column}")
     con.commit()
     con.close()
     store = Store(path)
@@ -382,5 +392,8 @@ def test_store_migrates_a_data_dir_without_the_parent_column(tmp_path: Path) -> 
         total, found = store.page(Query(("things/kids",), parent={"id": 7}), user)
         assert total == 1 and found[0]["id"] == child["id"]
         assert store.page(Query(("things/kids",), parent={"id": 8}), user)[0] == 0
+        visible = store.page(Query(("jobs/x",), falsy=("hidden",)), user)[1]
+        assert [o["id"] for o in visible] == [shown["id"]]
+        assert store.page(Query(("jobs/x",)), user)[0] == 2
     finally:
         store.close()
