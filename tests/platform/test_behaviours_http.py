@@ -151,7 +151,7 @@ def test_query_answers_200_and_keeps_preview_rows(http, platform):
     assert http.get(url(platform, f"jobs/{q['id']}")).json()["type"] == "JobTypes::Query"
 
 
-def test_multipart_complete_needs_every_part_and_is_idempotent(http, platform):
+def test_multipart_complete_needs_every_part_and_happens_once(http, platform):
     created = http.post(url(platform, "files/multipart"), json={"name": "m", "numParts": 2}).json()
     first, second = created["uploadUrls"]
     assert requests.put(first, data=b"ab").status_code == 200
@@ -160,7 +160,7 @@ def test_multipart_complete_needs_every_part_and_is_idempotent(http, platform):
     assert missing.status_code == 400 and "2 of 2" in missing.json()["errorDescription"]
     assert requests.put(second, data=b"cd").status_code == 200
     assert http.post(done).status_code == 204
-    assert http.post(done).status_code == 204
+    assert http.post(done).status_code == 409  # a complete file is immutable
     info = http.get(url(platform, f"files/{created['id']}")).json()
     assert requests.get(info["fileUrl"]).content == b"abcd"
 

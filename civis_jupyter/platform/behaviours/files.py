@@ -6,6 +6,15 @@
   ``POST /files/multipart/{id}/complete`` joins them;
 - ``GET /files/{id}`` gives ``fileSize`` and signed, expiring ``fileUrl`` /
   ``downloadUrl`` (``null`` before the upload and after the file expires);
+  ``link_expires_at`` must lie between now and 36 hours from now (400
+  otherwise; 30 minutes by default), as on Civis;
+- a file's contents are written once: reusing its upload form, sending parts
+  after completion or completing twice is refused (403, 404, 409), and two
+  concurrent completions cannot both win;
+- once a file's ``expiresAt`` passes its links stop working and its bytes
+  are deleted; bytes uploaded to an expired file are dropped (see
+  :class:`~civis_jupyter.platform.blobs.Blobs`);
+- ``PUT``/``PATCH /files/{id}`` change its name, description and expiry;
 - ``POST /files/preprocess/csv`` is a job: its run inspects the CSV (header,
   delimiter, compression, column names and types) and outputs the file, with
   that ``detectedInfo``, as a ``File`` run output.
@@ -21,7 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..api import ApiError, Reply, Request, handles
-from ..blobs import BlobError
+from ..blobs import MAX_LINK_SECONDS, BlobConflict, BlobError
 from ..runner import RunContext
 from ..warehouse import DELIMITERS, WarehouseError
 from . import _store as store
@@ -29,7 +38,6 @@ from ._common import (
     JobKind,
     base_url,
     body_get,
-    int_param,
     register_job_kind,
     shape,
 )
@@ -39,7 +47,13 @@ __all__ = ["file_record", "new_file", "parse_time"]
 FILES = "files"
 PREPROCESS = "files/preprocess/csv"
 DEFAULT_EXPIRY = timedelta(days=30)
+#: Life of a download link when ``link_expires_at`` is not given (as on Civis).
+DEFAULT_LINK_SECONDS = 30 * 60
+#: Slack allowed past the 36 hours for clock skew between client and platform.
+LINK_SKEW_SECONDS = 60
 MAX_PARTS = 10000
+MAX_NAME = 1024
+MAX_DESCRIPTION = 512
 
 
 def parse_time(value: Any, name: str) -> float:
@@ -72,7 +86,12 @@ def parse_time(value: Any, name: str) -> float:
         ) from None
     if parsed.tzinfo is None:
         parsed = parsed.replace(tzinfo=timezone.utc)
-    return parsed.timestamp()
+    try:
+        ts = parsed.timestamp()
+        _iso(ts)  # representable both ways
+    except (OverflowError, ValueError, OSError):
+        raise ApiError(400, f"{name} is out of range: {value!r}") from None
+    return ts
 
 
 def _iso(ts: float) -> str:
@@ -80,8 +99,16 @@ def _iso(ts: float) -> str:
     return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
+def _body(req: Request) -> dict[str, Any]:
+    if req.body is None:
+        return {}
+    if not isinstance(req.body, dict):
+        raise ApiError(400, "the request body must be a JSON object")
+    return req.body
+
+
 def _expiry(req: Request) -> str | None:
-    body = req.body if isinstance(req.body, dict) else {}
+    body = _body(req)
     if "expiresAt" in body and body["expiresAt"] is None:
         return None  # kept indefinitely
     if body.get("expiresAt") is None:
@@ -89,20 +116,42 @@ def _expiry(req: Request) -> str | None:
     return _iso(parse_time(body["expiresAt"], "expiresAt"))
 
 
-def _name(req: Request) -> str:
-    name = body_get(req, "name")
+def _check_name(name: Any) -> str:
     if not isinstance(name, str) or not name.strip():
         raise ApiError(400, "name is required and must be a non-empty string")
-    if len(name) > 1024:
-        raise ApiError(400, "name must be at most 1024 characters")
+    if len(name) > MAX_NAME:
+        raise ApiError(400, f"name must be at most {MAX_NAME} characters")
     return name
 
 
-def _description(req: Request) -> str | None:
-    description = body_get(req, "description")
-    if description is not None and len(str(description)) > 512:
-        raise ApiError(400, "description must be at most 512 characters")
+def _name(req: Request) -> str:
+    return _check_name(_body(req).get("name"))
+
+
+def _check_description(description: Any) -> str | None:
+    if description is not None and not isinstance(description, str):
+        raise ApiError(400, "description must be a string")
+    if description is not None and len(description) > MAX_DESCRIPTION:
+        raise ApiError(400, f"description must be at most {MAX_DESCRIPTION} characters")
     return description
+
+
+def _description(req: Request) -> str | None:
+    return _check_description(_body(req).get("description"))
+
+
+def _expires_ts(obj: dict[str, Any]) -> float | None:
+    """A stored file's expiry as Unix time (``None``: never, or unreadable)."""
+    try:
+        return parse_time(obj.get("expiresAt"), "expiresAt") if obj.get("expiresAt") else None
+    except ApiError:
+        return None
+
+
+def _sync_expiry(platform: Any, obj: dict[str, Any]) -> bool:
+    """Tell the blobs when the file expires; delete its bytes if it has."""
+    platform.blobs.set_expiry(obj["id"], _expires_ts(obj))
+    return platform.blobs.expire_if_due(obj["id"])
 
 
 def new_file(
@@ -135,34 +184,61 @@ def new_file(
     dict
         The stored file.
     """
-    return store.create(
+    obj = store.create(
         platform,
         user,
         FILES,
         {"name": name, "expiresAt": expires_at, "description": description, **fields},
     )
+    platform.blobs.set_expiry(obj["id"], _expires_ts(obj))
+    return obj
 
 
-def _expired(obj: dict[str, Any]) -> bool:
-    expires = obj.get("expiresAt")
-    return bool(expires) and parse_time(expires, "expiresAt") < time.time()
+def link_deadline(value: Any, now: float | None = None) -> float:
+    """When a download link asked for with ``link_expires_at`` expires.
+
+    Parameters
+    ----------
+    value : Any
+        The query parameter (``None`` or empty: 30 minutes from now).
+    now : float, optional
+        Unix time (default: now).
+
+    Returns
+    -------
+    float
+        Unix time, between now and 36 hours from now.
+
+    Raises
+    ------
+    ApiError
+        400 when it is not a date-time, is past, or is more than 36 hours away
+        (a minute of clock skew is allowed and capped).
+    """
+    now = time.time() if now is None else now
+    if value is None or value == "":
+        return now + DEFAULT_LINK_SECONDS
+    deadline = parse_time(value, "link_expires_at")
+    if deadline <= now:
+        raise ApiError(400, "link_expires_at must be in the future (at most 36 hours from now)")
+    if deadline > now + MAX_LINK_SECONDS + LINK_SKEW_SECONDS:
+        raise ApiError(400, "link_expires_at must be at most 36 hours from now")
+    return min(deadline, now + MAX_LINK_SECONDS)
 
 
 def file_record(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
     """A file as ``GET /files/{id}`` shows it, with fresh signed links."""
     blobs = req.platform.blobs
+    expired = _sync_expiry(req.platform, obj)
+    deadline = link_deadline(req.query.get("link_expires_at"))
     out = dict(obj)
     out["fileSize"] = blobs.size(obj["id"])
     out["author"] = store.author(req.platform, obj)
     out["myPermissionLevel"] = store.permission(req.platform, req.user, obj)
-    if out["fileSize"] is None or _expired(obj):
+    if out["fileSize"] is None or expired:
         out["fileUrl"] = out["downloadUrl"] = None
         return out
-    link_expiry = req.query.get("link_expires_at")
-    deadline = parse_time(link_expiry, "link_expires_at") if link_expiry else None
     inline = str(req.query.get("inline", "")).lower() in ("true", "1")
-    if deadline is None:
-        deadline = time.time() + 3600
     out["downloadUrl"] = blobs.download_url(base_url(req), obj["id"], obj["name"], deadline)
     out["fileUrl"] = blobs.download_url(
         base_url(req), obj["id"], obj["name"], deadline, inline=inline
@@ -179,16 +255,79 @@ def create_file(req: Request) -> Reply:
     return Reply(shape(req, out), status=201)
 
 
+def _path_id(req: Request, name: str = "id") -> int:
+    """A path id; ids that cannot name an object are 404."""
+    value = req.path_params.get(name)
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        if not (isinstance(value, str) and value.isascii() and value.isdigit()):
+            raise ApiError(404, f"file {value!r} not found", "not_found")
+        value = int(value)
+        if not 0 < value < 2**63:
+            raise ApiError(404, f"file {value} not found", "not_found")
+    return value
+
+
+def _body_id(value: Any, name: str) -> int | None:
+    """An id in a body: an integer (or a string of ASCII digits), else 400."""
+    if value is None:
+        return None
+    if isinstance(value, str) and value.isascii() and value.strip().isdigit():
+        value = int(value)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ApiError(400, f"{name} must be an integer id, not {value!r}")
+    return value
+
+
 @handles("get", "files/{id}")
 def get_file(req: Request) -> Reply:
-    obj = store.fetch(req.platform, req.user, FILES, req.path_params["id"])
+    obj = store.fetch(req.platform, req.user, FILES, _path_id(req))
     return Reply(shape(req, file_record(req, obj)))
+
+
+def _changes(req: Request, replace: bool) -> dict[str, Any]:
+    """The fields a PUT (all of name and expiresAt needed) or PATCH changes."""
+    body = _body(req)
+    if replace:
+        missing = [k for k in ("name", "expiresAt") if k not in body]
+        if missing:
+            raise ApiError(400, f"{' and '.join(missing)} required")
+    fields: dict[str, Any] = {}
+    if "name" in body:
+        fields["name"] = _check_name(body["name"])
+    if "expiresAt" in body:
+        value = body["expiresAt"]
+        fields["expiresAt"] = None if value is None else _iso(parse_time(value, "expiresAt"))
+    if "description" in body:
+        fields["description"] = _check_description(body["description"])
+    return fields
+
+
+def _update_file(req: Request, replace: bool) -> Reply:
+    file_id = _path_id(req)
+    store.fetch(req.platform, req.user, FILES, file_id, level="write")
+    fields = _changes(req, replace)
+    obj = store.update(req.platform, req.user, FILES, file_id, fields)
+    return Reply(shape(req, file_record(req, obj)))
+
+
+@handles("put", "files/{id}")
+def put_file(req: Request) -> Reply:
+    return _update_file(req, replace=True)
+
+
+@handles("patch", "files/{id}")
+def patch_file(req: Request) -> Reply:
+    return _update_file(req, replace=False)
 
 
 @handles("post", "files/multipart")
 def create_multipart(req: Request) -> Reply:
-    num_parts = int_param(body_get(req, "numParts"), "numParts")
-    if num_parts is None or not 1 <= num_parts <= MAX_PARTS:
+    num_parts = _body(req).get("numParts")
+    if isinstance(num_parts, str) and num_parts.isascii() and num_parts.strip().isdigit():
+        num_parts = int(num_parts)
+    if isinstance(num_parts, bool) or not isinstance(num_parts, int):
+        raise ApiError(400, f"numParts must be an integer from 1 to {MAX_PARTS}")
+    if not 1 <= num_parts <= MAX_PARTS:
         raise ApiError(400, f"numParts must be an integer from 1 to {MAX_PARTS}")
     obj = new_file(
         req.platform,
@@ -204,15 +343,18 @@ def create_multipart(req: Request) -> Reply:
 
 @handles("post", "files/multipart/{id}/complete")
 def complete_multipart(req: Request) -> Reply:
-    obj = store.fetch(req.platform, req.user, FILES, req.path_params["id"], level="write")
+    """Join the parts, once: a second (or concurrent losing) completion is 409."""
+    obj = store.fetch(req.platform, req.user, FILES, _path_id(req), level="write")
     num_parts = obj.get("numParts")
-    if not num_parts:
+    if not isinstance(num_parts, int) or isinstance(num_parts, bool) or num_parts < 1:
         raise ApiError(400, f"file {obj['id']} is not a multipart upload")
-    blobs = req.platform.blobs
-    if blobs.exists(obj["id"]) and not blobs.part_path(obj["id"], 0).exists():
-        return Reply(status=204)  # already completed
+    _sync_expiry(req.platform, obj)  # an expired file's parts are dropped
     try:
-        blobs.complete_multipart(obj["id"], num_parts)
+        req.platform.blobs.complete_multipart(obj["id"], num_parts)
+    except BlobConflict:
+        raise ApiError(
+            409, f"file {obj['id']} is already complete; its contents cannot change"
+        ) from None
     except BlobError as exc:
         raise ApiError(400, str(exc)) from None
     return Reply(status=204)
@@ -307,7 +449,7 @@ def _preprocess_executor(req: Request, job: dict[str, Any]):
 
 @handles("post", "files/preprocess/csv")
 def create_preprocess(req: Request) -> Reply:
-    file_id = int_param(body_get(req, "fileId"), "fileId")
+    file_id = _body_id(_body(req).get("fileId"), "fileId")
     if file_id is None:
         raise ApiError(400, "fileId is required")
     store.fetch(req.platform, req.user, FILES, file_id)
