@@ -3,10 +3,35 @@
 from __future__ import annotations
 
 import argparse
+import os
 import threading
+import warnings
 from typing import Any
 
-__all__ = ["add_parser", "parse_faults", "run"]
+__all__ = ["DEFAULT_MAX_RUNS", "add_parser", "parse_faults", "parse_max_runs", "run"]
+
+#: ``--max-runs`` default, as the platform's (``runner.DEFAULT_MAX_RUNS``): 4 per core.
+#: Not imported from there, so that building the parser does not load the platform.
+DEFAULT_MAX_RUNS = 4 * (os.cpu_count() or 1)
+
+
+def parse_max_runs(text: str) -> int | None:
+    """Parse ``--max-runs``: a count, or 0 / ``none`` for no cap.
+
+    Raises
+    ------
+    argparse.ArgumentTypeError
+        For anything else.
+    """
+    if text.strip().lower() in ("0", "none"):
+        return None
+    try:
+        value = int(text)
+    except ValueError:
+        value = -1
+    if value < 1:
+        raise argparse.ArgumentTypeError(f"bad --max-runs {text!r}: a count, or 0 for no cap")
+    return value
 
 
 def parse_faults(text: str) -> dict[int, float]:
@@ -49,6 +74,13 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--faults", type=parse_faults, default={}, help="e.g. 429=0.1,503=0.05")
     parser.add_argument("--latency", type=float, default=0.0, help="ms added to every request")
     parser.add_argument("--rate-limit", type=int, default=1000, help="requests/5 min per key")
+    parser.add_argument(
+        "--max-runs",
+        type=parse_max_runs,
+        default=DEFAULT_MAX_RUNS,
+        help=f"runs running at once, the rest queue (default {DEFAULT_MAX_RUNS}: 4 per core; "
+        "0: no cap)",
+    )
     parser.set_defaults(func=run)
     return parser
 
@@ -69,6 +101,7 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
     """
     from ..platform import LocalPlatform
 
+    max_runs = getattr(args, "max_runs", DEFAULT_MAX_RUNS)
     platform = LocalPlatform(
         data_dir=args.data_dir,
         seed=args.seed,
@@ -78,17 +111,44 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         host=args.host,
         port=args.port,
         rate_limit=args.rate_limit,
+        max_runs=max_runs,
     )
-    with platform:
-        print(f"Civis local platform at {platform.endpoint} (data in {platform.data_dir})")
-        print("Use it from a shell or a notebook with:")
-        print(f"  export CIVIS_API_ENDPOINT={platform.endpoint}")
-        print(f"  export CIVIS_API_KEY={platform.api_key}")
-        print("Press Ctrl-C to stop.", flush=True)
-        waiter = stop or threading.Event()
-        try:
-            while not waiter.wait(0.5):
-                pass
-        except KeyboardInterrupt:
-            print("\nStopping.")
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", RuntimeWarning)  # said once, below
+        platform.start()
+    try:
+        _serve(platform, stop)
+    finally:
+        platform.stop()
     return 0
+
+
+def _sandbox_line(platform: Any) -> str:
+    from ..platform.runner import UNSANDBOXED_WARNING
+
+    if not platform.execute:
+        return "Scripts' commands are not executed (--no-exec)."
+    if platform.sandboxed:
+        return (
+            "Runs are sandboxed: each sees only its own processes and its own "
+            "directory of the data dir."
+        )
+    return f"WARNING: {UNSANDBOXED_WARNING}"
+
+
+def _serve(platform: Any, stop: threading.Event | None) -> None:
+    """Print how to use the started platform; wait for ``stop`` or Ctrl-C."""
+    cap = platform.max_runs or "no cap"
+    print(f"Civis local platform at {platform.endpoint} (data in {platform.data_dir})")
+    print("Use it from a shell or a notebook with:")
+    print(f"  export CIVIS_API_ENDPOINT={platform.endpoint}")
+    print(f"  export CIVIS_API_KEY={platform.api_key}")
+    print(_sandbox_line(platform))
+    print(f"At most {cap} runs at once; the others queue.")
+    print("Press Ctrl-C to stop.", flush=True)
+    waiter = stop or threading.Event()
+    try:
+        while not waiter.wait(0.5):
+            pass
+    except KeyboardInterrupt:
+        print("\nStopping.")

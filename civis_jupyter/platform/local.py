@@ -11,6 +11,7 @@ import shutil
 import socket
 import tempfile
 import threading
+import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ import tornado.httpserver
 import tornado.ioloop
 
 from ..api.spec import load_spec
+from .runner import DEFAULT_MAX_RUNS, UNSANDBOXED_WARNING, _max_runs
 from .server import Faults, RateLimiter, Router, RunEvents, default_executor, make_app
 from .store import Store
 
@@ -53,6 +55,16 @@ class LocalPlatform:
         Port (0: any free port).
     rate_limit : int, optional
         Requests per key per 5 minutes (default 1000, as on Civis).
+    max_runs : int or None, optional
+        At most this many runs are ``running`` at once; the others stay
+        ``queued`` and start in order as running ones end. Four per core by
+        default; ``None`` or 0 for no cap.
+    sandbox : bool or None, optional
+        Run scripts' commands in their own PID and mount namespaces, with the
+        data directory hidden (see :attr:`sandboxed`). ``None`` (default):
+        where the machine allows it, otherwise unsandboxed with a warning at
+        :meth:`start`; ``True``: required (:meth:`start` fails without it);
+        ``False``: never.
 
     Examples
     --------
@@ -70,6 +82,8 @@ class LocalPlatform:
         host: str = "127.0.0.1",
         port: int = 0,
         rate_limit: int = 1000,
+        max_runs: int | None = DEFAULT_MAX_RUNS,
+        sandbox: bool | None = None,
     ):
         if seed not in (None, "demo"):
             raise ValueError(f"seed must be 'demo' or None, not {seed!r}")
@@ -78,6 +92,8 @@ class LocalPlatform:
         self.data_dir.mkdir(parents=True, exist_ok=True)
         self.seed = seed
         self.execute = execute
+        self.max_runs = _max_runs(max_runs)
+        self.sandbox = sandbox
         self.host = host
         self.port = port
         self.faults = Faults(faults, latency)
@@ -95,6 +111,20 @@ class LocalPlatform:
     def __repr__(self) -> str:
         state = self.endpoint or "stopped"
         return f"<LocalPlatform {state} data_dir={str(self.data_dir)!r}>"
+
+    @property
+    def sandboxed(self) -> bool:
+        """Whether scripts' commands run sandboxed.
+
+        A sandboxed run sees only its own processes (not other runs' nor the
+        platform's, so not their environment or API keys) and, of the data
+        directory, only its own working directory. It still shares the
+        network (it reaches the API with its own key) and the rest of the
+        file system with the platform's user. ``False`` when the platform is
+        stopped or does not execute commands.
+        """
+        runner = getattr(self, "runner", None)
+        return bool(runner is not None and runner.sandboxed)
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> LocalPlatform:
@@ -115,6 +145,8 @@ class LocalPlatform:
         self.warehouses = Warehouses(self.data_dir / "warehouses")
         self.blobs = Blobs(self.data_dir / "files", self._secret())
         self.runner = Runner(self)
+        if self.execute and not self.runner.sandboxed:
+            warnings.warn(UNSANDBOXED_WARNING, RuntimeWarning, stacklevel=2)
         self.run_events = RunEvents()
         self.runner.listeners.append(self.run_events.notify)
         self.executor = default_executor()

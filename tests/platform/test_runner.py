@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import secrets
-import signal
 import threading
 import time
 from pathlib import Path
@@ -14,7 +13,6 @@ import pytest
 
 from civis_jupyter.platform.runner import (
     NO_EXEC_ERROR,
-    WORKER_THREADS,
     AlreadyRunning,
     RunCancelled,
     Runner,

@@ -6,6 +6,8 @@
 - ``/templates/scripts`` publishes a script as a template;
   ``/scripts/custom`` makes a script from a template (``fromTemplateId``) whose
   runs execute the template's script with the custom script's arguments.
+- ``POST /scripts`` (Civis's older "create a script", with ``sql``) makes a
+  SQL script, which ``/scripts/{id}`` and ``/scripts/sql/{id}`` then find.
 
 Script parameters reach the process as environment variables named after
 the parameters (values from ``arguments``, else the parameter's ``default``).
@@ -205,18 +207,16 @@ def get_container(req: Request) -> Reply:
 
 def _python_executor(req: Request, job: dict[str, Any]):
     env = script_env(job.get("params"), job.get("arguments"))
-    run_command = command_executor('python "$CIVIS_SCRIPT_FILE"', env=env)
     source = job.get("source") or ""
 
-    def run(ctx: RunContext) -> None:
+    def prepare(ctx: RunContext) -> None:
         work = ctx.run_dir / "work"
         work.mkdir(parents=True, exist_ok=True)
         script = ctx.run_dir / "script.py"
         script.write_text(source, encoding="utf-8")
-        env["CIVIS_SCRIPT_FILE"] = str(script)
-        run_command(ctx)
+        env["CIVIS_SCRIPT_FILE"] = str(script.resolve())
 
-    return run
+    return command_executor('python "$CIVIS_SCRIPT_FILE"', env=env, prepare=prepare)
 
 
 @handles("post", "scripts/python3")
@@ -609,6 +609,27 @@ def list_scripts(req: Request) -> Reply:
         default_order="updated_at",
         default_dir="desc",
     )
+
+
+@handles("post", "scripts")
+def create_script(req: Request) -> Reply:
+    """``POST /scripts``: a SQL script, shown as a Script with the documented 200.
+
+    Parameters
+    ----------
+    req : Request
+        Body ``name``, ``sql``, ``remoteHostId`` and ``credentialId`` (required),
+        ``params``, ``arguments``, ``hidden``.
+
+    Returns
+    -------
+    Reply
+        The new script.
+    """
+    from .sql import create_sql_script
+
+    made = create_sql_script(req)
+    return Reply(made.body, headers=made.headers)
 
 
 @handles("get", "scripts/{id}")
