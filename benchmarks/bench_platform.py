@@ -10,6 +10,8 @@ Measures on loopback, in one run:
    calls per second with civis_jupyter vs the official civis 2.10.1 client.
 4. ``GET /jobs`` median latency with 0 jobs, 50 (one full page) and 1,000
    jobs (goal: 1,000 within 2x of 0: a page costs O(limit), not O(all jobs)).
+5. Threads used by 200 concurrent ``sleep 2`` container runs with no cap on
+   runs (goal: bounded, not a few per run).
 
 Run: ``python benchmarks/bench_platform.py [--seconds 3] [--jobs 1000]``.
 """
@@ -93,6 +95,44 @@ def bench_jobs_list(jobs: int = 1000, samples: int = 200) -> dict[int, float]:
     return medians
 
 
+def bench_run_threads(runs: int = 200) -> None:
+    """Threads used by ``runs`` concurrent ``sleep 2`` container runs, with no cap on runs.
+
+    Before runs shared one pump thread this was 4 threads per run (200 runs:
+    661 threads); now it is bounded whatever the number of runs.
+    """
+    import threading
+
+    with LocalPlatform(rate_limit=10**9, max_runs=None) as platform:
+        http = requests.Session()
+        http.auth = (platform.api_key, "")
+        base = platform.endpoint
+        body = {"requiredResources": {"cpu": 1, "memory": 1}, "dockerCommand": "sleep 2"}
+        jobs = [http.post(base + "scripts/containers", json=body).json()["id"] for _ in range(runs)]
+        before = threading.active_count()
+        start = time.perf_counter()
+        run_ids = []
+        for job in jobs:
+            answer = http.post(f"{base}scripts/containers/{job}/runs")
+            answer.raise_for_status()
+            run_ids.append(answer.json()["id"])
+        peak_threads = peak_running = 0
+        while True:
+            peak_threads = max(peak_threads, threading.active_count())
+            states = [platform.runner.get(run_id)["state"] for run_id in run_ids]
+            peak_running = max(peak_running, states.count("running"))
+            if all(state not in ("queued", "running") for state in states):
+                break
+            time.sleep(0.05)
+        elapsed = time.perf_counter() - start
+        failed = len(states) - states.count("succeeded")
+        print(
+            f"{runs} concurrent 'sleep 2' runs (no cap, sandboxed={platform.sandboxed}): "
+            f"threads {before} -> peak {peak_threads} (+{peak_threads - before}), "
+            f"peak running {peak_running}, all done in {elapsed:.1f} s, not succeeded {failed}"
+        )
+
+
 def main() -> None:
     """Run the benchmarks and print the results."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
@@ -146,6 +186,7 @@ def main() -> None:
             f"official {theirs_rps:6.0f}/s, ratio {ours_rps / theirs_rps:.2f}x"
         )
     bench_jobs_list(args.jobs)
+    bench_run_threads()
 
 
 if __name__ == "__main__":

@@ -13,6 +13,7 @@ import pytest
 
 from civis_jupyter.platform.runner import (
     NO_EXEC_ERROR,
+    WORKER_THREADS,
     AlreadyRunning,
     RunCancelled,
     Runner,
@@ -367,3 +368,63 @@ def test_cancel_timeout_lets_a_script_clean_up_after_sigterm(runner, tmp_path):
     runner.cancel(run["id"])
     assert runner.wait(run["id"], TIMEOUT)["state"] == "cancelled"
     wait_for(marker.exists, what="the TERM handler to run")
+
+
+def test_many_command_runs_share_a_bounded_number_of_threads(platform):
+    platform.max_runs = None  # no cap: every run runs at once
+    runner = Runner(platform)
+    try:
+        before = threading.active_count()
+        count = 40
+        runs = [
+            runner.start(100 + i, "containers", command_executor("echo up; exec sleep 120"))
+            for i in range(count)
+        ]
+        peak = 0
+
+        def all_up() -> bool:
+            nonlocal peak
+            peak = max(peak, threading.active_count())
+            return all(messages(runner, run["id"]) == ["up"] for run in runs)
+
+        wait_for(all_up, what="every run to start")
+        assert all(runner.get(run["id"])["state"] == "running" for run in runs)
+        # one pump thread plus the bounded worker pool, however many runs
+        assert peak - before <= WORKER_THREADS + 1, (before, peak)
+        for run in runs:
+            runner.cancel(run["id"], wait=0)
+        for run in runs:
+            assert runner.wait(run["id"], TIMEOUT)["state"] == "cancelled"
+    finally:
+        runner.shutdown()
+
+
+def test_max_runs_keeps_the_rest_queued_in_order(platform, tmp_path):
+    platform.max_runs = 1
+    runner = Runner(platform)
+    try:
+        gate = tmp_path / "gate"
+        first = runner.start(
+            200, "containers", command_executor(f"until [ -e {gate} ]; do sleep 0.05; done")
+        )
+        order: list[int] = []
+        later = [
+            runner.start(201 + i, "sql", lambda ctx: order.append(ctx.run_id)) for i in range(3)
+        ]
+        wait_for(lambda: runner.get(first["id"])["state"] == "running", what="the first run")
+        assert [runner.get(r["id"])["state"] for r in later] == ["queued"] * 3
+        assert runner.cancel(later[1]["id"])["state"] == "cancelled"
+        gate.touch()
+        for run in later:
+            runner.wait(run["id"], TIMEOUT)
+        assert order == [later[0]["id"], later[2]["id"]]
+        assert runner.get(later[1]["id"])["startedAt"] is None
+    finally:
+        runner.shutdown()
+
+
+def test_max_runs_must_be_a_positive_count_or_none(platform):
+    for bad in (-1, 1.5, "2", True):
+        platform.max_runs = bad
+        with pytest.raises(ValueError, match="max_runs"):
+            Runner(platform)
