@@ -13,15 +13,22 @@ __all__ = [
 ]
 
 
+NO_CONTENT = "No Response Content from Civis API"
+
+
 def _error_text(response: Any) -> str:
+    """The message of an error response, worded as the official client words it."""
     content = getattr(response, "content", b"") or b""
-    if not content:
-        return getattr(response, "reason", None) or "No Response Content from Civis API"
+    if not content:  # e.g. a 502 from a proxy
+        return getattr(response, "reason", None) or NO_CONTENT
     try:
         body = response.json()
-    except ValueError:
-        text = content.decode("utf-8", "replace").strip()
-        return f"Response Content: {text[:500]}"
+    except ValueError as exc:
+        # A body that is not JSON from its first character (HTML, plain text)
+        # counts as no content; a broken JSON body is shown as it came.
+        if "Expecting value: line 1 column 1 (char 0)" in str(exc):
+            return NO_CONTENT
+        return "Response Content: " + content.decode("utf-8", "replace")
     if isinstance(body, dict):
         return body.get("errorDescription") or "No Error Message Available"
     return "No Error Message Available"

@@ -230,10 +230,11 @@ class Response(_RateLimitInfo):
         return hash(json.dumps(self.json_data, sort_keys=True, default=str))
 
     def __repr__(self) -> str:
-        return f"Response({self.json()!r})"
+        # Nested objects show as Responses, as they are when read.
+        return f"Response({dict(self.items())!r})"
 
     def _repr_pretty_(self, p: Any, cycle: bool) -> None:
-        p.text("Response(...)" if cycle else "Response(" + pprint.pformat(self.json()) + ")")
+        p.text("Response(...)" if cycle else pprint.pformat(self))
 
     def __getstate__(self) -> dict[str, Any]:
         return {
@@ -254,6 +255,27 @@ class Response(_RateLimitInfo):
 
     def __dir__(self) -> list[str]:
         return sorted(set(super().__dir__()) | {k for k in self._key_map() if k.isidentifier()})
+
+
+def _pformat_response(
+    printer: pprint.PrettyPrinter,
+    obj: Response,
+    stream: Any,
+    indent: int,
+    allowance: int,
+    context: dict[int, int],
+    level: int,
+) -> None:
+    """Lay out a Response over several lines as ``pprint`` lays out a dict."""
+    stream.write("Response(")
+    printer._pprint_dict(  # type: ignore[attr-defined]
+        dict(obj.items()), stream, indent + len("Response("), allowance + 1, context, level
+    )
+    stream.write(")")
+
+
+# pprint offers no public hook for other types: it dispatches on ``type(obj).__repr__``.
+pprint.PrettyPrinter._dispatch[Response.__repr__] = _pformat_response  # type: ignore[attr-defined]
 
 
 def _plain(value: Any) -> Any:

@@ -18,7 +18,8 @@ from typing import Any, BinaryIO
 import tenacity
 
 from ..api.client import APIClient
-from ..api.errors import EmptyResultError
+from ..api.errors import CivisAPIError, EmptyResultError
+from ..api.transport import Transport
 
 __all__ = [
     "MIN_MULTIPART_SIZE",
@@ -43,6 +44,35 @@ CHUNK = 1 << 20
 
 class UploadError(IOError):
     """A file's contents could not be stored."""
+
+
+_plain_session: Any = None
+
+
+def http_session(client: Any) -> Any:
+    """The session that fetches signed file URLs for ``client``.
+
+    The client's own pooled session; for a mock client (no transport), a
+    shared plain ``requests.Session`` (signed URLs need no API key).
+
+    Parameters
+    ----------
+    client : APIClient or mock
+
+    Returns
+    -------
+    requests.Session
+    """
+    global _plain_session
+    transport = getattr(client, "_transport", None)
+    if isinstance(transport, Transport):
+        return transport.session
+    if _plain_session is None:
+        import requests
+
+        _plain_session = requests.Session()
+        _plain_session.trust_env = False
+    return _plain_session
 
 
 def _retrying() -> tenacity.Retrying:
@@ -80,7 +110,7 @@ def _single_upload(client: APIClient, buf: Any, name: str, **kwargs: Any) -> int
     form = {"key": fields.pop("key")} if "key" in fields else {}
     form.update(fields)
     start = buf.tell() if hasattr(buf, "tell") else None
-    session = client._transport.session
+    session = http_session(client)
 
     for attempt in _retrying():
         with attempt:
@@ -107,7 +137,7 @@ def _multipart_upload(client: APIClient, buf: Any, name: str, size: int, **kwarg
     created = client.files.post_multipart(name, parts, **kwargs)
     urls = created["upload_urls"]
     start = buf.tell()
-    session = client._transport.session
+    session = http_session(client)
     lock = threading.Lock()
 
     def put(index: int) -> None:
@@ -193,7 +223,7 @@ def open_file_stream(file_id: int, client: APIClient | None = None) -> Iterator[
     url = client.files.get(file_id)["file_url"]
     if not url:
         raise EmptyResultError(f"File {file_id} has no contents to download.")
-    response = client._transport.session.get(url, stream=True, timeout=600)
+    response = http_session(client).get(url, stream=True, timeout=600)
     with response:
         if not response.ok:
             raise OSError(f"Downloading file {file_id} failed ({response.status_code}).")
@@ -369,15 +399,23 @@ def file_id_from_run_output(
 
     Raises
     ------
+    OSError
+        If the job or run does not exist (the platform answers 404).
     FileNotFoundError
-        If no file output matches.
+        If the run exists but has no file output of that name.
     """
     client = client or APIClient()
-    outputs = client.jobs.list_runs_outputs(job_id, run_id)
+    try:
+        outputs = client.jobs.list_runs_outputs(job_id, run_id)
+    except CivisAPIError as exc:
+        if exc.status_code == 404:
+            raise OSError(f"Could not find job/run ID {job_id}/{run_id}") from exc
+        raise
     for output in outputs:
         if output["object_type"] != "File":
             continue
         found = re.search(name, output["name"]) if regex else output["name"] == name
         if found:
             return output["object_id"]
-    raise FileNotFoundError(f"Could not find output file {name!r} of job {job_id}, run {run_id}")
+    what = "A file containing the pattern" if regex else "File"
+    raise FileNotFoundError(f'{what} "{name}" is not an output of job/run ID {job_id}/{run_id}.')

@@ -15,14 +15,14 @@ import io
 import json
 import os
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..api.client import APIClient
 from ..api.errors import CivisAPIError, CivisImportError, EmptyResultError
 from ..api.naming import split_schema_tablename
 from ..futures import CivisFuture
-from .files import civis_to_file, file_to_civis
+from .files import civis_to_file, file_to_civis, http_session
 
 __all__ = [
     "DELIMITERS",
@@ -84,6 +84,7 @@ def _sql_run(
     csv_settings: Mapping[str, Any] | None,
     sql_params_arguments: Mapping[str, Any] | None,
     polling_interval: float | None,
+    make_future: Callable[..., CivisFuture] = CivisFuture,
 ) -> CivisFuture:
     """Create a SQL script, start it, and return the future of its run."""
     db_id = client.get_database_id(database)
@@ -103,7 +104,7 @@ def _sql_run(
         **extra,
     )
     run = client.scripts.post_sql_runs(script["id"])
-    return CivisFuture(
+    return make_future(
         client.scripts.get_sql_runs,
         (script["id"], run["id"]),
         polling_interval=polling_interval,
@@ -112,7 +113,7 @@ def _sql_run(
 
 
 def _download(client: APIClient, url: str) -> bytes:
-    response = client._transport.session.get(url, timeout=600)
+    response = http_session(client).get(url, timeout=600)
     if not response.ok:
         raise OSError(f"Downloading the query result failed ({response.status_code}).")
     return response.content
@@ -350,7 +351,9 @@ def civis_to_csv(
 ) -> CivisFuture:
     """Export a query's result to a local CSV file.
 
-    The download happens when the run ends; ``result()`` returns after it.
+    The download happens when the run ends, off the calling thread; the
+    future is done (``done()``, ``concurrent.futures.wait``) only once the
+    file is written, and a failed download is the future's exception.
 
     Parameters
     ----------
@@ -373,59 +376,50 @@ def civis_to_csv(
     if compression not in ("none", "gzip", "zip"):
         raise ValueError("compression must be 'none', 'gzip' or 'zip'")
     client = _client(client)
-    future = export_to_civis_file(
+    target = os.fspath(filename)
+    return _sql_run(
+        client,
         sql,
         database,
-        sql_params_arguments,
         job_name,
-        client,
         credential_id,
-        polling_interval,
         hidden,
-        csv_settings={
+        {
             "include_header": include_header,
             "compression": compression,
             "column_delimiter": DELIMITERS[delimiter],
             "unquoted": unquoted,
         },
+        sql_params_arguments,
+        polling_interval,
+        make_future=lambda *args, **kwargs: _DownloadFuture(target, *args, **kwargs),
     )
-    target = os.fspath(filename)
 
-    def download(fut: CivisFuture) -> None:
-        if fut.cancelled() or fut.exception() is not None:
-            return
-        outputs = fut.result()["output"]
+
+class _DownloadFuture(CivisFuture):
+    """The future of :func:`civis_to_csv`: done once the export is in the local file.
+
+    Parameters
+    ----------
+    target : str
+        The local file to write.
+    *args, **kwargs
+        As for :class:`CivisFuture`.
+    """
+
+    def __init__(self, target: str, *args: Any, **kwargs: Any):
+        self._target = target
+        super().__init__(*args, **kwargs)
+
+    def _finish(self, response: Any) -> Any:
+        outputs = response["output"]
         if not outputs:
-            raise EmptyResultError(f"Query {fut.job_id} returned no output.")
-        partial = target + ".part"
+            raise EmptyResultError(f"Query {self.job_id} returned no output.")
+        partial = self._target + ".part"
         with open(partial, "wb") as out:
-            civis_to_file(outputs[0]["file_id"], out, client=client)
-        os.replace(partial, target)
-
-    return _WithCallback(future, download)
-
-
-class _WithCallback:
-    """A future whose ``result()`` also waits for (and raises from) a done-callback."""
-
-    def __init__(self, future: CivisFuture, callback: Any):
-        self._future = future
-        self._callback = callback
-        self._done = False
-
-    def result(self, timeout: float | None = None) -> Any:
-        """Wait for the run and the follow-up work; return the run."""
-        value = self._future.result(timeout)
-        if not self._done:
-            self._callback(self._future)
-            self._done = True
-        return value
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._future, name)
-
-    def __repr__(self) -> str:
-        return repr(self._future)
+            civis_to_file(outputs[0]["file_id"], out, client=self.client)
+        os.replace(partial, self._target)
+        return response
 
 
 def civis_to_multifile_csv(
