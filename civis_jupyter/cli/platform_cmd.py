@@ -70,6 +70,14 @@ def add_parser(subparsers: Any) -> argparse.ArgumentParser:
     parser.add_argument("--port", type=int, default=0, help="port (default: a free one)")
     parser.add_argument("--data-dir", default=None, help="keep data here across restarts")
     parser.add_argument("--seed", choices=["demo"], default=None, help="load the demo data")
+    parser.add_argument(
+        "--database",
+        action="append",
+        default=None,
+        metavar="NAME",
+        help="a database the platform offers (repeatable; the first is the default; "
+        "default: one named local)",
+    )
     parser.add_argument("--no-exec", action="store_true", help="do not run scripts' commands")
     parser.add_argument("--faults", type=parse_faults, default={}, help="e.g. 429=0.1,503=0.05")
     parser.add_argument("--latency", type=float, default=0.0, help="ms added to every request")
@@ -112,6 +120,7 @@ def run(args: argparse.Namespace, stop: threading.Event | None = None) -> int:
         port=args.port,
         rate_limit=args.rate_limit,
         max_runs=max_runs,
+        databases=getattr(args, "database", None),
     )
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", RuntimeWarning)  # said once, below

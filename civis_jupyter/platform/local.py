@@ -12,7 +12,7 @@ import socket
 import tempfile
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -65,6 +65,10 @@ class LocalPlatform:
         where the machine allows it, otherwise unsandboxed with a warning at
         :meth:`start`; ``True``: required (:meth:`start` fails without it);
         ``False``: never.
+    databases : sequence of str, optional
+        Names of the platform's databases, each with its own warehouse; the
+        first is the default (``["local"]`` when not given). Code written for
+        a Civis account (``database="redshift-general"``) then runs unchanged.
 
     Examples
     --------
@@ -84,9 +88,11 @@ class LocalPlatform:
         rate_limit: int = 1000,
         max_runs: int | None = DEFAULT_MAX_RUNS,
         sandbox: bool | None = None,
+        databases: Sequence[str] | None = None,
     ):
         if seed not in (None, "demo"):
             raise ValueError(f"seed must be 'demo' or None, not {seed!r}")
+        self.databases = _database_names(databases)
         self._own_dir = data_dir is None
         self.data_dir = Path(data_dir) if data_dir else Path(tempfile.mkdtemp(prefix="civis-"))
         self.data_dir.mkdir(parents=True, exist_ok=True)
@@ -158,6 +164,7 @@ class LocalPlatform:
         self.port = sock.getsockname()[1]
         self.endpoint = f"http://{self.host}:{self.port}/"
         self._bootstrap()
+        self._builtins()
         self.runner.recover()
         app = make_app(self, routes(self.blobs))
         ready = threading.Event()
@@ -258,36 +265,47 @@ class LocalPlatform:
             self.default_database_id = int(meta["default_database_id"])
             return
         admin = self.store.create_user(DEFAULT_USER, "Civis Local", admin=True)
-        database = self.store.create(
-            "databases",
-            {
-                "name": DEFAULT_DATABASE,
-                "adapter": "duckdb",
-                "clusterIdentifier": "local",
-                "host": "localhost",
-                "port": None,
-                "databaseName": DEFAULT_DATABASE,
-                "managed": True,
-            },
-            admin,
-            public=True,
-        )
+        database = self._create_database(self.databases[0], admin)
         self.default_database_id = database["id"]
         self._credential_for(admin)
         token, _ = self.store.create_key(admin["id"], "default")
         self.api_key = token
         self._save_meta({**meta, "api_key": token, "default_database_id": database["id"]})
 
+    def _create_database(self, name: str, admin: dict[str, Any]) -> dict[str, Any]:
+        assert self.store is not None
+        fields = {
+            "name": name,
+            "adapter": "duckdb",
+            "clusterIdentifier": "local",
+            "host": "localhost",
+            "port": None,
+            "databaseName": name,
+            "managed": True,
+        }
+        return self.store.create("databases", fields, admin, public=True)
+
+    def _builtins(self) -> None:
+        """Add the named databases and built-in objects a data dir lacks."""
+        from .seed import seed_builtins
+
+        assert self.store is not None
+        have = {d["name"] for d in self.store.list("databases", None, archived=None)}
+        for name in self.databases:
+            if name not in have:
+                self._create_database(name, self.store.admin_user())
+        seed_builtins(self)
+
     def _credential_for(self, user: dict[str, Any]) -> dict[str, Any]:
         assert self.store is not None
         return self.store.create(
             "credentials",
             {
-                "name": f"{user['username']} ({DEFAULT_DATABASE})",
+                "name": f"{user['username']} ({self.databases[0]})",
                 "type": "Database",
                 "username": user["username"],
                 "remoteHostId": self.default_database_id,
-                "remoteHostName": DEFAULT_DATABASE,
+                "remoteHostName": self.databases[0],
                 "default": True,
                 "owner": user["username"],
                 "state": None,
@@ -343,6 +361,7 @@ class LocalPlatform:
         self.store.wipe()
         (self.data_dir / "platform.json").unlink(missing_ok=True)
         self._bootstrap()
+        self._builtins()
         self.limiter.reset()
         if self.seed == "demo":
             from .seed import seed_demo
@@ -359,3 +378,17 @@ class LocalPlatform:
     def env(self) -> dict[str, str]:
         """``CIVIS_API_ENDPOINT`` and ``CIVIS_API_KEY`` for this platform."""
         return {"CIVIS_API_ENDPOINT": self.endpoint, "CIVIS_API_KEY": self.api_key}
+
+
+def _database_names(databases: Sequence[str] | None) -> list[str]:
+    """The platform's database names: distinct, non-empty, ``["local"]`` if none."""
+    if databases is None or isinstance(databases, str):
+        names = [databases] if databases else [DEFAULT_DATABASE]
+    else:
+        names = list(databases) or [DEFAULT_DATABASE]
+    for name in names:
+        if not isinstance(name, str) or not name.strip():
+            raise ValueError(f"database names must be non-empty strings, not {name!r}")
+    if len(set(names)) != len(names):
+        raise ValueError(f"database names must be distinct: {names}")
+    return names

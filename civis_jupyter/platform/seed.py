@@ -18,6 +18,8 @@ on every machine and every run. :func:`seed_demo` seeds a platform's default
 database and adds a demo container script and two public script templates,
 "Greeting" (a container script printing ``Hello, $NAME!``) and "Import from
 URL" (a Python script loading a CSV at a URL into a table).
+:func:`seed_builtins` adds what every platform has, seeded or not: the
+CivisML templates.
 """
 
 from __future__ import annotations
@@ -30,6 +32,7 @@ __all__ = [
     "DEMO_SCRIPT_COMMAND",
     "DEMO_TEMPLATE_COMMAND",
     "STATION_NAMES",
+    "seed_builtins",
     "seed_demo",
     "seed_warehouse",
 ]
@@ -198,6 +201,28 @@ WHERE a.brandable_user_id % 5 IN (0, 2);
     ):
         counts[table] = int(wh.execute(f"SELECT count(*) FROM {table}").rows[0][0])
     return counts
+
+
+def seed_builtins(platform: Any) -> dict[str, int]:
+    """Give a platform the objects every platform has, unless it has them.
+
+    Today these are the CivisML templates (training, prediction and
+    registration) and their aliases; see
+    :mod:`civis_jupyter.platform.civisml.templates`.
+
+    Parameters
+    ----------
+    platform : LocalPlatform-like
+        Gives ``store``.
+
+    Returns
+    -------
+    dict
+        Job type -> id of each template created now.
+    """
+    from .civisml.templates import install_templates
+
+    return install_templates(platform)
 
 
 def seed_demo(platform: Any) -> dict[str, Any]:

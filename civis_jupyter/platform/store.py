@@ -405,7 +405,12 @@ class Store:
         return json.dumps({k: v for k, v in fields.items() if k not in skip})
 
     def create(
-        self, kind: str, fields: dict[str, Any], user: dict[str, Any] | None, public: bool = False
+        self,
+        kind: str,
+        fields: dict[str, Any],
+        user: dict[str, Any] | None,
+        public: bool = False,
+        obj_id: int | None = None,
     ) -> dict[str, Any]:
         """Store a new object authored by ``user``.
 
@@ -419,6 +424,9 @@ class Store:
             The author.
         public : bool, optional
             Readable by every user.
+        obj_id : int, optional
+            An explicit id for a built-in object (e.g. a template whose id
+            clients know); it must be free, and later objects get larger ids.
 
         Returns
         -------
@@ -428,9 +436,10 @@ class Store:
         now = iso_now()
         with self._tx() as con:
             cur = con.execute(
-                "INSERT INTO objects (kind, author_id, public, archived, created_at, updated_at,"
-                " data, parent, hidden) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                "INSERT INTO objects (id, kind, author_id, public, archived, created_at,"
+                " updated_at, data, parent, hidden) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
                 (
+                    obj_id,
                     kind,
                     user["id"] if user else None,
                     int(public),

@@ -107,6 +107,13 @@ def _job(req: Request, route_kind: str, level: str = "read") -> tuple[JobKind, d
         return JOB_KINDS[kind], obj
     if route_kind not in JOB_KINDS:
         raise ApiError(404, f"{route_kind} jobs cannot run here")
+    if route_kind == "scripts/containers":  # custom scripts backed by a container too
+        kind, obj = store.find_job(
+            req.platform, req.user, job_id, [route_kind, "scripts/custom"], level
+        )
+        if kind != route_kind and obj.get("backingScriptType") != "container":
+            raise ApiError(404, f"script {job_id} is not a container script", "not_found")
+        return JOB_KINDS[kind], obj
     return JOB_KINDS[route_kind], store.fetch(
         req.platform, req.user, route_kind, job_id, level=level
     )

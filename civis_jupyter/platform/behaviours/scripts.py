@@ -198,8 +198,12 @@ def create_container(req: Request) -> Reply:
 
 @handles("get", "scripts/containers/{id}")
 def get_container(req: Request) -> Reply:
-    obj = store.fetch(req.platform, req.user, CONTAINERS, req.path_params["id"])
-    return Reply(shape(req, script_record(req, CONTAINERS, obj, "script/containers")))
+    """A container script, or a custom script whose template runs a container (as Civis)."""
+    obj_id = req.path_params["id"]
+    kind, obj = store.find_job(req.platform, req.user, obj_id, [CONTAINERS, CUSTOM])
+    if kind == CUSTOM and obj.get("backingScriptType") != "container":
+        raise ApiError(404, f"script {obj_id} is not a container script", "not_found")
+    return Reply(shape(req, script_record(req, kind, obj, "script/containers")))
 
 
 # -- python3 -------------------------------------------------------------------------
