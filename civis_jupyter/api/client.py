@@ -5,7 +5,7 @@ from __future__ import annotations
 import os
 import threading
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from typing import Any
 
 import tenacity
@@ -20,6 +20,25 @@ from .transport import Transport
 __all__ = ["APIClient", "MissingAPIKeyError", "get_api_key"]
 
 RETURN_TYPES = ("snake", "raw")
+
+#: What ``APIClient.__init__`` sets; reading one on a deferred client sets it up.
+_INIT_STATE = frozenset(
+    {"_return_type", "_transport", "last_response", "_lookups", "_lookups_lock", "_spec"}
+)
+#: The ``__dict__`` key holding a deferred client's arguments until its setup.
+_PENDING = "_pending"
+
+
+class _Deferred:
+    """The arguments of a client whose setup waits for its first use."""
+
+    __slots__ = ("busy", "kwargs", "lock", "on_error")
+
+    def __init__(self, kwargs: dict[str, Any], on_error: Callable[[Exception], Exception] | None):
+        self.kwargs = kwargs
+        self.on_error = on_error
+        self.lock = threading.RLock()
+        self.busy = False
 
 
 class MissingAPIKeyError(CivisAPIKeyError, OSError):
@@ -118,8 +137,63 @@ class APIClient:
                 key, api_version, transport=self._transport, force_refresh=force_refresh_api_spec
             )
 
+    # -- deferred setup ---------------------------------------------------------
+    @classmethod
+    def _deferred(
+        cls, on_error: Callable[[Exception], Exception] | None = None, **kwargs: Any
+    ) -> APIClient:
+        """A client set up (key, transport, spec) on first use rather than now.
+
+        Parameters
+        ----------
+        on_error : callable, optional
+            Maps an exception raised by the setup to the one raised instead.
+        **kwargs
+            Arguments for ``__init__``, used at setup time.
+
+        Returns
+        -------
+        APIClient
+        """
+        client = cls.__new__(cls)
+        client.__dict__[_PENDING] = _Deferred(kwargs, on_error)
+        return client
+
+    def _set_up_now(self) -> bool:
+        """Finish a deferred client's setup (once, thread-safe).
+
+        Returns
+        -------
+        bool
+            Whether the client was deferred and is now set up. A failed setup
+            leaves it deferred, so the next use tries again.
+        """
+        pending = self.__dict__.get(_PENDING)
+        if pending is None:
+            return False
+        with pending.lock:
+            if _PENDING not in self.__dict__:
+                return True  # another thread finished it
+            if pending.busy:
+                return False  # re-entered from __init__ itself
+            pending.busy = True
+            try:
+                type(self).__init__(self, **pending.kwargs)
+            except Exception as exc:
+                for name in _INIT_STATE:
+                    self.__dict__.pop(name, None)
+                if pending.on_error is None:
+                    raise
+                raise pending.on_error(exc) from None
+            finally:
+                pending.busy = False
+            del self.__dict__[_PENDING]
+        return True
+
     # -- resources ------------------------------------------------------------
     def __getattr__(self, name: str) -> Resource:
+        if (name in _INIT_STATE or not name.startswith("_")) and self._set_up_now():
+            return getattr(self, name)
         spec = self.__dict__.get("_spec")
         if spec is None or name not in spec.resources:
             raise AttributeError(f"APIClient has no attribute or API resource {name!r}")
@@ -128,9 +202,17 @@ class APIClient:
         return resource
 
     def __dir__(self) -> list[str]:
-        return sorted(set(super().__dir__()) | set(self._spec.resources))
+        names = set(super().__dir__())
+        if _PENDING in self.__dict__:
+            try:
+                self._set_up_now()
+            except Exception:  # dir() must not raise: show what the class has
+                return sorted(names)
+        return sorted(names | set(self._spec.resources))
 
     def __repr__(self) -> str:
+        if _PENDING in self.__dict__:
+            return "<civis_jupyter.APIClient (set up on first use)>"
         return f"<civis_jupyter.APIClient {self._transport.base_url}>"
 
     def __getstate__(self) -> None:

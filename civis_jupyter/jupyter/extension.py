@@ -1,19 +1,20 @@
 """Load and unload the IPython extension.
 
 ``%load_ext civis_jupyter`` puts ``civis`` (the namespace) and ``client`` (an
-:class:`~civis_jupyter.APIClient` built on first use) in the notebook,
+:class:`~civis_jupyter.APIClient` set up on first use) in the notebook,
 registers the magics, and teaches IPython to show futures, list responses
 and ``%%civis_sql`` results as live widgets (each with a static fallback).
 """
 
 from __future__ import annotations
 
+from functools import partial
 from typing import Any
 
 import pandas as pd
 
 from ..api.response import ListResponse, PaginatedResponse
-from .lazyclient import LazyClient
+from .lazyclient import ensure_ready, lazy_client
 from .magics import SQL_MARKER, CivisMagics
 
 __all__ = ["load_ipython_extension", "unload_ipython_extension"]
@@ -90,7 +91,7 @@ def load_ipython_extension(ipython: Any) -> None:
 
     if getattr(ipython, _STATE_KEY, None) is not None:
         return
-    client = LazyClient()
+    client = lazy_client()
     magics = CivisMagics(ipython, client, parent=ipython)
     ipython.register_magics(magics)
     ipython.configurables.append(magics)
@@ -107,7 +108,7 @@ def load_ipython_extension(ipython: Any) -> None:
             from . import labcomm
             from .runs import RunsSource
 
-            comms = labcomm.register_comms(ipython, client._get, RunsSource())
+            comms = labcomm.register_comms(ipython, partial(ensure_ready, client), RunsSource())
         except ImportError:  # the JupyterLab side is optional
             comms = None
     setattr(ipython, _STATE_KEY, {"magics": magics, "injected": injected, "comms": comms})

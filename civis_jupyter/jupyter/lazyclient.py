@@ -1,17 +1,19 @@
-"""A client stand-in that builds the real APIClient on first use.
+"""The notebook's ``client``: a real APIClient whose setup waits for first use.
 
-Loading the extension must never fail because no key is set; the first use
-of ``client`` either builds the client or explains how to configure one.
+Loading the extension must never fail because no key is set, nor make any
+HTTP request; the first use of ``client`` either sets the client up (key,
+transport, API spec) or explains how to configure one. Until then the client
+is still an :class:`~civis_jupyter.APIClient` (``isinstance`` and ``help``
+work as for any other).
 """
 
 from __future__ import annotations
 
-import threading
 from typing import Any
 
-from ..api.client import APIClient
+from ..api.client import _PENDING, APIClient
 
-__all__ = ["ClientNotConfigured", "LazyClient"]
+__all__ = ["ClientNotConfigured", "ensure_ready", "is_ready", "lazy_client"]
 
 HOW_TO = (
     "No Civis client could be created: {reason}\n"
@@ -30,54 +32,60 @@ class ClientNotConfigured(RuntimeError):
     """Raised on first use of ``client`` when no client can be built."""
 
 
-class LazyClient:
-    """Proxy to an :class:`~civis_jupyter.APIClient` built when first touched.
+def _not_configured(exc: Exception) -> ClientNotConfigured:
+    return ClientNotConfigured(HOW_TO.format(reason=_reason(exc)))
+
+
+def lazy_client(**kwargs: Any) -> APIClient:
+    """An :class:`~civis_jupyter.APIClient` set up on first use.
 
     Parameters
     ----------
     **kwargs
-        Passed to :class:`~civis_jupyter.APIClient`.
+        Passed to :class:`~civis_jupyter.APIClient` at setup time.
+
+    Returns
+    -------
+    APIClient
+        Its first use raises :class:`ClientNotConfigured` (and stays
+        deferred, to be tried again) when it cannot be set up.
     """
+    return APIClient._deferred(on_error=_not_configured, **kwargs)
 
-    def __init__(self, **kwargs: Any):
-        object.__setattr__(self, "_kwargs", kwargs)
-        object.__setattr__(self, "_client", None)
-        object.__setattr__(self, "_lock", threading.Lock())
 
-    def _get(self) -> APIClient:
-        client = self._client
-        if client is not None:
-            return client
-        with self._lock:
-            if self._client is None:
-                try:
-                    built = APIClient(**self._kwargs)
-                except Exception as exc:  # any failure: key, network, spec
-                    raise ClientNotConfigured(HOW_TO.format(reason=_reason(exc))) from None
-                object.__setattr__(self, "_client", built)
-            return self._client
+def ensure_ready(client: Any) -> Any:
+    """Set a deferred client up now and return it (other clients pass through).
 
-    @property
-    def is_ready(self) -> bool:
-        """Whether the real client has been built."""
-        return self._client is not None
+    Parameters
+    ----------
+    client : APIClient or any client-like object
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._get(), name)
+    Returns
+    -------
+    The same client.
 
-    def __setattr__(self, name: str, value: Any) -> None:
-        setattr(self._get(), name, value)
+    Raises
+    ------
+    ClientNotConfigured
+        When a client made by :func:`lazy_client` cannot be set up.
+    """
+    if isinstance(client, APIClient):
+        client._set_up_now()
+    return client
 
-    def __dir__(self) -> list[str]:
-        try:
-            return dir(self._get())
-        except ClientNotConfigured:
-            return ["is_ready"]
 
-    def __repr__(self) -> str:
-        if self._client is None:
-            return "<civis_jupyter client (created on first use)>"
-        return repr(self._client)
+def is_ready(client: APIClient) -> bool:
+    """Whether a client made by :func:`lazy_client` has been set up.
+
+    Parameters
+    ----------
+    client : APIClient
+
+    Returns
+    -------
+    bool
+    """
+    return _PENDING not in vars(client)
 
 
 def _reason(exc: Exception) -> str:

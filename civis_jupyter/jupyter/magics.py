@@ -2,24 +2,35 @@
 
 from __future__ import annotations
 
+import argparse
 import os
 import re
 from typing import Any
 
 import pandas as pd
 from IPython.core.error import UsageError
-from IPython.core.magic import Magics, line_cell_magic, line_magic, magics_class
+from IPython.core.magic import (
+    Magics,
+    line_cell_magic,
+    line_magic,
+    magics_class,
+    needs_local_scope,
+    no_var_expand,
+)
 from IPython.core.magic_arguments import argument, magic_arguments, parse_argstring
 from IPython.display import display
+from IPython.utils.text import DollarFormatter
 from traitlets import Bool, Float, Int, Unicode, Union
 
 from ..api.errors import CivisAPIError, CivisAPIKeyError, CivisJobFailure
 from ..api.naming import split_schema_tablename
-from .lazyclient import ClientNotConfigured
+from .lazyclient import ClientNotConfigured, ensure_ready
 from .sqltemplate import TemplateError, expand_sql
-from .statements import split_statements, with_limit
+from .statements import split_statements, starts_sql, with_limit
 
-__all__ = ["SQL_MARKER", "CivisMagics"]
+__all__ = ["SQL_MARKER", "CivisMagics", "split_line_form"]
+
+_FORMATTER = DollarFormatter()
 
 #: ``DataFrame.attrs`` key marking frames made by %%civis_sql (shown as tables).
 SQL_MARKER = "civis_sql"
@@ -44,15 +55,146 @@ def _frame_from_rows(rows: Any, columns: Any) -> pd.DataFrame:
     return frame
 
 
-_SEPARATOR = re.compile(r"(?:^|\s)--(?:\s|$)")
+_SEPARATOR = re.compile(r"--(?:\s|$)")
+_NEGATIVE_NUMBER = re.compile(r"^-\d+$|^-\d*\.\d+$")
 
 
-def _split_line(line: str) -> tuple[str, str]:
-    """Split ``%civis_sql [options] -- SQL`` at the standalone ``--``."""
-    match = _SEPARATOR.search(line)
-    if match is None:
-        return line, ""
-    return line[: match.start()], line[match.end() :]
+def _read_token(line: str, begin: int) -> tuple[str, int]:
+    """One option word from ``line[begin:]`` and where the next one may start.
+
+    Words are split on whitespace, except inside ``'...'``/``"..."`` (the
+    quotes are removed) and ``{...}`` (kept whole for expansion).
+    """
+    out: list[str] = []
+    depth = 0
+    i, n = begin, len(line)
+    while i < n and (depth or not line[i].isspace()):
+        ch = line[i]
+        if ch in "'\"":
+            end = line.find(ch, i + 1)
+            if end < 0:
+                raise UsageError(f"unterminated {ch} in the options: {line[begin:]!r}")
+            out.append(line[i + 1 : end])
+            i = end + 1
+            continue
+        depth += ch == "{"
+        depth -= ch == "}" and depth > 0
+        out.append(ch)
+        i += 1
+    return "".join(out), i
+
+
+def _words(text: str) -> list[str]:
+    """All the words of ``text``, as :func:`_read_token` splits them."""
+    words, pos = [], 0
+    while text[pos:].strip():
+        word, pos = _read_token(text, len(text) - len(text[pos:].lstrip()))
+        words.append(word)
+    return words
+
+
+def _is_option(word: str) -> bool:
+    return len(word) > 1 and word.startswith("-") and not _NEGATIVE_NUMBER.match(word)
+
+
+def _option_action(parser: argparse.ArgumentParser, word: str) -> argparse.Action | None:
+    """The action of ``--opt`` (or an unambiguous prefix of it), if any."""
+    actions = parser._option_string_actions
+    if word in actions:
+        return actions[word]
+    if not word.startswith("--") or "=" in word:
+        return None  # -oVALUE, --opt=VALUE or unknown: argparse judges it alone
+    found = {id(a): a for name, a in actions.items() if name.startswith(word)}
+    return next(iter(found.values())) if len(found) == 1 else None
+
+
+def _takes_value(action: argparse.Action, word: str) -> bool:
+    """Whether an option with an optional value (``--preview [N]``) takes ``word``."""
+    try:
+        (action.type or str)(word)
+    except (TypeError, ValueError):
+        return False
+    return True
+
+
+def split_line_form(line: str, parser: argparse.ArgumentParser) -> tuple[list[str], str]:
+    """Split ``%civis_sql [DB] [options] [--] SQL`` into option words and SQL.
+
+    The SQL starts at a standalone ``--`` (after it) or, outside an option's
+    value, at a word :func:`~.statements.starts_sql` recognises (a SQL keyword,
+    ``(``); the first other bare word is the database and any later one starts
+    the SQL too. The SQL is returned exactly as written.
+
+    Parameters
+    ----------
+    line : str
+        The magic's line, before any ``{name}`` expansion.
+    parser : argparse.ArgumentParser
+        The magic's parser (to know which options take a value).
+
+    Returns
+    -------
+    (list of str, str)
+        The option words (unexpanded) and the SQL text ("" if none).
+    """
+    words: list[str] = []
+    valueless: list[str] = []  # e.g. a bare --preview: put last, so argparse takes no value
+    pending: tuple[argparse.Action, str] | None = None  # an option and its word, before its value
+    has_database = False
+    pos = 0
+    while True:
+        begin = len(line) - len(line[pos:].lstrip())
+        rest = line[begin:]
+        if pending is not None and pending[0].nargs is None and rest:
+            word, pos = _read_token(line, begin)  # a required value, whatever it looks like
+            words += [pending[1], word]
+            pending = None
+            continue
+        sql = _sql_start(rest)
+        if sql is not None:
+            if pending is not None:  # an optional value not given (or a missing one)
+                (valueless if pending[0].nargs == "?" else words).append(pending[1])
+            return [*words, *valueless], sql
+        word, pos = _read_token(line, begin)
+        if pending is not None:
+            if _takes_value(pending[0], word):
+                words += [pending[1], word]
+                pending = None
+                continue
+            valueless.append(pending[1])
+            pending = None
+        if _is_option(word):
+            action = _option_action(parser, word)
+            if action is not None and action.nargs != 0:
+                pending = (action, word)
+                has_database = has_database or action.dest == "database_opt"
+                continue
+        elif has_database:
+            return [*words, *valueless], rest
+        else:
+            has_database = True
+        words.append(word)
+
+
+def _sql_start(rest: str) -> str | None:
+    """The SQL if ``rest`` (the line from a word on) starts it, else None."""
+    if not rest:
+        return ""
+    if _SEPARATOR.match(rest):
+        return rest[2:]
+    return rest if starts_sql(rest) else None
+
+
+def _expand_word(word: str, namespace: dict[str, Any]) -> str:
+    """``{expr}``/``$name`` in an option word, as IPython expands magic lines.
+
+    Values are inserted as plain text and the word stays one argument; a word
+    that cannot be expanded is kept as written (IPython's behaviour).
+    """
+    try:
+        return _FORMATTER.vformat(word, args=[], kwargs=namespace)
+    except Exception:  # as IPython does: leave the word untransformed
+        return word
 
 
 def _quote_ident(name: str) -> str:
@@ -89,9 +231,8 @@ class CivisMagics(Magics):
 
     # -- helpers ----------------------------------------------------------------
     def _client(self) -> Any:
-        get = getattr(self.client, "_get", None)
         try:
-            return get() if get is not None else self.client
+            return ensure_ready(self.client)
         except ClientNotConfigured as exc:
             raise UsageError(str(exc)) from None
 
@@ -163,28 +304,29 @@ class CivisMagics(Magics):
     @argument("--csv", default=None, help="Write the full result to this CSV file.")
     @argument("--show-sql", action="store_true", help="Print the SQL after {name} expansion.")
     @line_cell_magic
-    def civis_sql(self, line: str, cell: str | None = None) -> Any:
+    @no_var_expand
+    @needs_local_scope
+    def civis_sql(
+        self, line: str, cell: str | None = None, local_ns: dict[str, Any] | None = None
+    ) -> Any:
         """Run SQL on a Civis database and return the result as a DataFrame.
 
         Cell form: ``%%civis_sql [DATABASE] [options]`` with SQL in the cell;
-        line form: ``%civis_sql [options] -- SQL`` or ``df = %civis_sql DB -- SQL``.
+        line form: ``df = %civis_sql [DATABASE] [options] SELECT ...`` (the SQL
+        starts at its first keyword or ``(``, or after a standalone ``--``).
         ``{name}`` in the SQL is replaced by the notebook variable ``name`` as a
-        safely quoted SQL literal (``{{`` for a literal brace).
+        safely quoted SQL literal (``{{`` for a literal brace); in the options,
+        ``{expr}`` and ``$name`` are replaced by their plain values.
         """
-        head, tail = (line, "") if cell is not None else _split_line(line)
-        try:
-            args = parse_argstring(self.civis_sql, head)
-        except UsageError:
-            raise
-        except SystemExit:  # argparse's own exit on bad options
-            raise UsageError(f"bad options: {head!r}") from None
-        sql = cell if cell is not None else tail
+        namespace = {**self.shell.user_ns, **(local_ns or {})}
+        args, sql = self._parse_sql_line(line, cell, namespace)
         if not sql or not sql.strip():
             raise UsageError(
-                "No SQL given." + (" Use: %civis_sql DB -- SELECT ..." if cell is None else "")
+                "No SQL given."
+                + (" Use: %civis_sql [DB] [options] SELECT ..." if cell is None else "")
             )
         try:
-            sql = expand_sql(sql, self.shell.user_ns)
+            sql = expand_sql(sql, namespace)
         except TemplateError as exc:
             raise UsageError(str(exc)) from None
         if not split_statements(sql):
@@ -205,6 +347,20 @@ class CivisMagics(Magics):
             raise UsageError(str(exc)) from None
         except CivisAPIError as exc:
             raise UsageError(f"Civis API error: {exc}") from None
+
+    def _parse_sql_line(
+        self, line: str, cell: str | None, namespace: dict[str, Any]
+    ) -> tuple[argparse.Namespace, str]:
+        """The options (expanded) and the SQL (as written) of either form."""
+        parser = self.civis_sql.parser
+        words, sql = split_line_form(line, parser)
+        if cell is not None:  # the whole line holds options: a database may be named "show"
+            words, sql = words + _words(sql), cell
+        argv = [_expand_word(word, namespace) for word in words]
+        try:
+            return parser.parse_args(argv), sql
+        except SystemExit:  # argparse's own exit (e.g. --help)
+            raise UsageError(f"bad options: {' '.join(words)!r}") from None
 
     def _dispatch(self, client: Any, db_id: int, sql: str, args: Any) -> Any:
         if args.to_table:

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-__all__ = ["split_statements", "with_limit"]
+import re
+
+__all__ = ["SQL_KEYWORDS", "split_statements", "starts_sql", "with_limit"]
 
 
 def split_statements(sql: str) -> list[str]:
@@ -94,3 +96,94 @@ def with_limit(sql: str, limit: int) -> str:
     last = statements[-1]
     statements[-1] = f"SELECT * FROM (\n{last}\n) AS civis_limited LIMIT {int(limit)}"
     return ";\n".join(statements)
+
+
+#: Words that start SQL in the line form of %civis_sql (any other bare word
+#: there is the database). Compared case-insensitively.
+SQL_KEYWORDS = frozenset(
+    (
+        "abort",
+        "alter",
+        "analyze",
+        "attach",
+        "begin",
+        "call",
+        "checkpoint",
+        "cluster",
+        "comment",
+        "commit",
+        "copy",
+        "create",
+        "deallocate",
+        "declare",
+        "delete",
+        "desc",
+        "describe",
+        "detach",
+        "discard",
+        "drop",
+        "end",
+        "execute",
+        "explain",
+        "export",
+        "from",
+        "grant",
+        "import",
+        "insert",
+        "install",
+        "listen",
+        "load",
+        "lock",
+        "merge",
+        "notify",
+        "pivot",
+        "pragma",
+        "prepare",
+        "refresh",
+        "reindex",
+        "release",
+        "reset",
+        "revoke",
+        "rollback",
+        "savepoint",
+        "select",
+        "set",
+        "show",
+        "start",
+        "summarize",
+        "table",
+        "truncate",
+        "unload",
+        "unpivot",
+        "update",
+        "use",
+        "vacuum",
+        "values",
+        "with",
+    )
+)
+
+_WORD = re.compile(r"[A-Za-z_]+")
+
+
+def starts_sql(text: str) -> bool:
+    """Whether ``text`` begins with SQL: a keyword, ``(`` or a ``/*`` comment.
+
+    Parameters
+    ----------
+    text : str
+        Text with no leading whitespace.
+
+    Returns
+    -------
+    bool
+        True for ``SELECT 1``, ``with x as ...``, ``(select 1)`` or
+        ``select*from t``; False for ``mydb``, ``selection`` or ``select_db``.
+    """
+    if text.startswith(("(", "/*")):
+        return True
+    match = _WORD.match(text)
+    if match is None or match.group().lower() not in SQL_KEYWORDS:
+        return False
+    following = text[match.end() : match.end() + 1]
+    return not (following.isalnum() or following in ("_", "$"))

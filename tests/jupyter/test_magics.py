@@ -2,12 +2,18 @@
 
 from __future__ import annotations
 
+import pydoc
+import socket
+import threading
+
 import pandas as pd
 import pytest
+from hypothesis import HealthCheck, example, given, settings
+from hypothesis import strategies as st
 from IPython.core.error import UsageError
 
 import civis_jupyter as civis
-from civis_jupyter.jupyter.lazyclient import ClientNotConfigured
+from civis_jupyter.jupyter.lazyclient import ClientNotConfigured, is_ready
 
 RIDES = "public.cta_ridership_daily"
 
@@ -16,25 +22,83 @@ def _run_cell(shell, line, cell):
     return shell.run_cell_magic("civis_sql", line, cell)
 
 
+def _run(shell, source):
+    """Run a cell as a notebook would; its exception (if any) is raised here."""
+    result = shell.run_cell(source)
+    result.raise_error()
+    return result.result
+
+
 def test_loading_injects_civis_and_a_lazy_client(shell):
     assert shell.user_ns["civis"] is civis
     client = shell.user_ns["client"]
-    assert not client.is_ready
+    assert type(client) is civis.APIClient and isinstance(client, civis.APIClient)
+    assert not is_ready(client)
     assert client.users.get_me()["username"]
-    assert client.is_ready
+    assert is_ready(client)
+    assert "users" in dir(client)
+    assert repr(client).startswith("<civis_jupyter.APIClient http://127.0.0.1:")
 
 
-def test_loading_without_a_key_works_and_first_use_explains(monkeypatch):
+@pytest.fixture
+def silent_endpoint(monkeypatch):
+    """CIVIS_API_ENDPOINT at a listening socket nobody answers; yields the socket."""
+    with socket.create_server(("127.0.0.1", 0)) as server:
+        server.setblocking(False)
+        monkeypatch.setenv("CIVIS_API_ENDPOINT", f"http://127.0.0.1:{server.getsockname()[1]}/")
+        yield server
+
+
+def test_loading_makes_no_request_and_client_is_an_api_client(silent_endpoint, monkeypatch):
+    from IPython.testing.globalipapp import get_ipython, start_ipython
+
+    monkeypatch.setenv("CIVIS_API_KEY", "a-key-that-is-never-sent")
+    ip = start_ipython() or get_ipython()
+    ip.run_line_magic("load_ext", "civis_jupyter")
+    try:
+        client = ip.user_ns["client"]
+        assert isinstance(client, civis.APIClient)
+        text = pydoc.plain(pydoc.render_doc(client))
+        assert text == pydoc.plain(pydoc.render_doc(civis.APIClient(local_api_spec={"paths": {}})))
+        assert "The Civis API client." in text and "get_database_id" in text
+        assert repr(client) == "<civis_jupyter.APIClient (set up on first use)>"
+        assert not hasattr(client, "_repr_html_")  # IPython's display probes stay offline
+        ip.display_formatter.format(client)
+        assert not is_ready(client)
+        with pytest.raises(BlockingIOError):
+            silent_endpoint.accept()  # nothing ever connected
+    finally:
+        ip.run_line_magic("unload_ext", "civis_jupyter")
+
+
+def test_loading_without_a_key_works_and_first_use_explains(platform_env, monkeypatch):
     from IPython.testing.globalipapp import get_ipython, start_ipython
 
     monkeypatch.delenv("CIVIS_API_KEY", raising=False)
     ip = start_ipython() or get_ipython()
     ip.run_line_magic("load_ext", "civis_jupyter")
     try:
-        with pytest.raises(ClientNotConfigured, match="CIVIS_API_KEY"):
-            ip.user_ns["client"].users.get_me()
+        client = ip.user_ns["client"]
+        assert isinstance(client, civis.APIClient)
+        assert "The Civis API client." in pydoc.plain(pydoc.render_doc(client))
+        with pytest.raises(ClientNotConfigured, match="CIVIS_API_KEY") as raised:
+            client.users.get_me()
+        assert raised.value.args[0].startswith("No Civis client could be created: No Civis API key")
         with pytest.raises(UsageError, match="CIVIS_API_KEY"):
             ip.run_cell_magic("civis_sql", "somedb", "select 1")
+        assert "users" not in dir(client) and "get_database_id" in dir(client)
+        # Once a key is set, the same client works: a failed setup is retried.
+        monkeypatch.setenv("CIVIS_API_KEY", platform_env.api_key)
+        names = []
+        threads = [
+            threading.Thread(target=lambda: names.append(client.users.get_me()["username"]))
+            for _ in range(4)
+        ]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert len(names) == 4 and len(set(names)) == 1 and is_ready(client)
     finally:
         ip.run_line_magic("unload_ext", "civis_jupyter")
 
@@ -51,8 +115,76 @@ def test_cell_returns_the_full_result_as_a_dataframe(shell, database, platform_e
 def test_output_variable_and_line_form(shell, database):
     _run_cell(shell, f"-d {database} -o rides", f"select count(*) as n from {RIDES}")
     assert shell.user_ns["rides"]["n"][0] > 600_000
-    shell.run_cell(f"small = %civis_sql {database} -- select 41 + 1 as answer")
+    _run(shell, f"small = %civis_sql {database} -- select 41 + 1 as answer")
     assert int(shell.user_ns["small"]["answer"][0]) == 42
+
+
+@pytest.mark.parametrize(
+    "line",
+    [
+        "n = %civis_sql {db} select 40 + 2 as answer",
+        "n = %civis_sql {db} --preview SELECT 40 + 2 AS answer -- a trailing comment",
+        "n = %civis_sql {db} --preview 5 select 40 + 2 as answer",
+        "n = %civis_sql --preview 5 {db} (select 40 + 2 as answer)",
+        "n = %civis_sql --preview {db} with x as (select 40 as a) select a + 2 as answer from x",
+        "n = %civis_sql -d {db} --limit 1 select 40 + 2 as answer",
+        "n = %civis_sql -d $dbname from (values (42)) t(answer) select answer",
+        "n = %civis_sql -d {dbname} -- select 40 + 2 as answer",
+        "n = %civis_sql {db} --prev 1 Select 40 + 2 as answer",
+        "%civis_sql {db} -o n select 40 + 2 as answer",
+    ],
+)
+def test_line_form_takes_sql_after_the_options(shell, database, line):
+    shell.user_ns["dbname"] = database
+    _run(shell, line.format(db=database))
+    assert [int(v) for v in shell.user_ns["n"]["answer"]] == [42]  # --preview gives text
+
+
+def test_line_form_without_a_database_uses_the_default(shell, database):
+    shell.run_line_magic("config", f"CivisMagics.default_database = {database!r}")
+    _run(shell, "n = %civis_sql select 40 + 2 as answer")
+    assert shell.user_ns["n"]["answer"].tolist() == [42]
+    with pytest.raises(UsageError, match="No SQL given"):
+        _run(shell, f"%civis_sql {database} --preview 3")
+    with pytest.raises(UsageError, match="unrecognized arguments: --bogus"):
+        _run(shell, f"%civis_sql {database} --bogus select 1")
+
+
+def test_options_expand_plain_values_and_stay_one_word(shell, database, tmp_path):
+    target = tmp_path / "a dir with spaces" / "x {y} $z.csv"
+    target.parent.mkdir()
+    shell.user_ns.update(dbname=database, target=str(target), out="frame")
+    _run(shell, "%civis_sql -d {dbname} --csv {target} select 'a b' as v")
+    assert pd.read_csv(target)["v"].tolist() == ["a b"]
+    _run(shell, "%%civis_sql {dbname} -o $out --preview\nselect '$out {{out}}' as v")
+    assert shell.user_ns["frame"]["v"].tolist() == ["$out {out}"]
+
+
+def test_line_form_inside_a_function_sees_its_locals(shell, database):
+    shell.user_ns["dbname"] = database
+    _run(shell, "def pick(name):\n    return %civis_sql -d {dbname} --preview 1 select {name} as v")
+    assert _run(shell, 'pick("it\'s")')["v"].tolist() == ["it's"]
+
+
+TEXT = st.text(st.characters(blacklist_categories=("Cs",), blacklist_characters="\x00"))
+
+
+@settings(
+    max_examples=20, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
+@given(name=TEXT)
+@example(name="x' OR '1'='1")
+@example(name="x'; select 1; --")
+@example(name="{name} {{}} $name $$ \\' \\\\ ü ✓ 🐍")
+@example(name="")
+def test_placeholders_in_both_forms_come_back_unchanged(shell, database, name):
+    shell.user_ns.update(name=name, dbname=database)
+    line = _run(shell, "%civis_sql -d {dbname} --preview 1 select {name} as v")
+    assert line["v"].tolist() == [name]
+    bare = _run(shell, "%civis_sql -d {dbname} --preview 1 -- select {name} as v")
+    assert bare["v"].tolist() == [name]
+    _run(shell, "%%civis_sql {dbname} --preview 1 -o cell\nselect {name} as v")
+    assert shell.user_ns["cell"]["v"].tolist() == [name]
 
 
 def test_placeholders_become_literals_and_cannot_inject(shell, database, capsys):
