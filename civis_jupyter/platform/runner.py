@@ -1056,7 +1056,7 @@ def _kill_orphans(runs: list[tuple[int | None, int | None, str | None]]) -> None
             with contextlib.suppress(OSError):
                 os.kill(pid, signal.SIGKILL)
     marks = {f"{RUN_MARK}={m}".encode() + b"\0" for _, _, m in runs if m}
-    if not marks:
+    if not marks or not os.path.isdir("/proc"):
         return
     for entry in os.scandir("/proc"):
         if not entry.name.isdigit() or int(entry.name) == os.getpid():
@@ -1260,16 +1260,24 @@ class _Pump:
     def _exited(self, proc: _Proc) -> None:
         """The leader exited: kill what it left in its group, then reap it."""
         pid = proc.proc.pid
-        try:
-            if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
-                return  # still running (polling without a pidfd)
-        except ChildProcessError:
-            pass
+        if hasattr(os, "waitid") and hasattr(os, "WNOWAIT"):
+            try:
+                if os.waitid(os.P_PID, pid, os.WEXITED | os.WNOWAIT | os.WNOHANG) is None:
+                    return  # still running (polling without a pidfd)
+            except ChildProcessError:
+                pass
+            else:
+                # Still a zombie: the group id cannot have been reused.
+                with contextlib.suppress(OSError):
+                    os.killpg(pid, signal.SIGKILL)
+            proc.code = proc.proc.wait()
         else:
-            # Still a zombie: the group id cannot have been reused.
+            code = proc.proc.poll()
+            if code is None:
+                return
+            proc.code = code
             with contextlib.suppress(OSError):
                 os.killpg(pid, signal.SIGKILL)
-        proc.code = proc.proc.wait()
         proc.kill_at = None
         proc.drain_until = time.monotonic() + DRAIN_TIMEOUT
         if proc.pidfd is not None:

@@ -428,3 +428,18 @@ def test_max_runs_must_be_a_positive_count_or_none(platform):
         platform.max_runs = bad
         with pytest.raises(ValueError, match="max_runs"):
             Runner(platform)
+
+
+def test_commands_are_reaped_by_polling_where_pidfds_are_missing(platform, monkeypatch):
+    monkeypatch.delattr(os, "pidfd_open", raising=False)
+    runner = Runner(platform)
+    try:
+        done = runner.wait(runner.start(300, "containers", command_executor("echo hi"))["id"])
+        assert done["state"] == "succeeded" and messages(runner, done["id"]) == ["hi"]
+        sleeper = unique_sleep()
+        run = runner.start(301, "containers", command_executor(f"echo up; {sleeper}"))
+        wait_for(lambda: "up" in messages(runner, run["id"]), what="start")
+        assert runner.cancel(run["id"], wait=TIMEOUT)["state"] == "cancelled"
+        assert not live_pids(sleeper)
+    finally:
+        runner.shutdown()
