@@ -6,6 +6,14 @@ key, apply injected faults and latency, count it against the key's rate
 limit, parse and validate the query and body against the spec, then run the
 hand-written behaviour for the operation, or the generic schema-driven one,
 in a worker thread.
+
+Bad input is answered here, before any behaviour sees it: an id that is not
+ASCII digits within 64 bits matches no route (404); a query value of the
+wrong type, a body that is not JSON, is nested deeper than
+:data:`MAX_BODY_DEPTH`, holds an integer beyond 64 bits, a non-finite number
+or a lone surrogate is a 400. An unexpected exception is logged with its
+traceback and answered as a 500 in the Civis error format, and a 204 or 304
+never carries a body.
 """
 
 from __future__ import annotations
@@ -14,11 +22,14 @@ import asyncio
 import base64
 import hashlib
 import json
+import math
 import random
+import re
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
+from http import HTTPStatus
 from typing import Any
 
 import tornado.web
@@ -29,11 +40,14 @@ from . import generic
 from .api import ApiError, Reply, Request, handler_for
 
 __all__ = [
+    "MAX_BODY_DEPTH",
     "PRESERVE_KEYS",
     "RateLimiter",
     "Router",
     "RunEvents",
     "make_app",
+    "parse_body",
+    "parse_id",
     "prefer_wait",
     "snake_to_camel",
 ]
@@ -41,6 +55,33 @@ __all__ = [
 #: Body keys whose nested keys are the user's own and keep their case.
 PRESERVE_KEYS = frozenset({"arguments", "environmentVariables", "value"})
 JSON = "application/json; charset=utf-8"
+#: Largest integer accepted anywhere (ids, query values, body values): SQLite's.
+MAX_INT = 2**63 - 1
+MIN_INT = -(2**63)
+#: Deepest nesting of arrays and objects accepted in a JSON body.
+MAX_BODY_DEPTH = 64
+#: Statuses whose responses never carry a body.
+NO_BODY_STATUSES = frozenset({204, 304})
+_ASCII_INT = re.compile(r"[+-]?[0-9]+")
+
+
+def parse_id(text: str) -> int | None:
+    """An id from a path segment: ASCII digits within 64 bits, else ``None``.
+
+    Parameters
+    ----------
+    text : str
+        The unescaped path segment.
+
+    Returns
+    -------
+    int or None
+        The id, or ``None`` when ``text`` is not one (the route does not match).
+    """
+    if not (text.isascii() and text.isdigit()):
+        return None
+    value = int(text)
+    return value if value <= MAX_INT else None
 
 
 def snake_to_camel(name: str) -> str:
@@ -140,11 +181,11 @@ class Router:
             if not template.startswith("{"):
                 continue
             name = template[1:-1]
-            value: Any = tornado.escape.url_unescape(actual)
+            value: Any = tornado.escape.url_unescape(actual, plus=False)
             if types.get(name) == "integer":
-                if not value.isdigit():
+                value = parse_id(value)
+                if value is None:
                     return None
-                value = int(value)
             params[name] = value
         return params
 
@@ -246,17 +287,19 @@ class RateLimiter:
 def _coerce(value: str, schema: Mapping[str, Any], name: str) -> Any:
     kind = schema.get("type")
     if kind == "integer":
-        try:
-            return int(value)
-        except ValueError:
-            raise ApiError(
-                400, f"{name} must be an integer, not {value!r}", "bad_request"
-            ) from None
+        text = value.strip()
+        number = int(text) if _ASCII_INT.fullmatch(text) else None
+        if number is None or not MIN_INT <= number <= MAX_INT:
+            raise ApiError(400, f"{name} must be a 64-bit integer, not {value!r}", "bad_request")
+        return number
     if kind == "number":
         try:
-            return float(value)
+            number = float(value) if value.strip().isascii() else math.nan
         except ValueError:
-            raise ApiError(400, f"{name} must be a number, not {value!r}", "bad_request") from None
+            number = math.nan
+        if not math.isfinite(number):
+            raise ApiError(400, f"{name} must be a finite number, not {value!r}", "bad_request")
+        return number
     if kind == "boolean":
         lowered = value.lower()
         if lowered in ("true", "1", "t", "yes"):
@@ -286,6 +329,70 @@ def parse_query(op: Operation, arguments: Mapping[str, list[bytes]]) -> dict[str
         else:
             query[name] = _coerce(values[-1], param, name)
     return query
+
+
+def _reject_constant(name: str) -> Any:
+    raise ValueError(f"{name} is not valid JSON")
+
+
+def _check_value(value: Any, depth: int) -> str | None:
+    """Why one decoded JSON value is refused, or ``None`` (nested values are
+    checked by the caller's walk)."""
+    if depth > MAX_BODY_DEPTH:
+        return f"is nested more than {MAX_BODY_DEPTH} levels deep"
+    if isinstance(value, bool):
+        return None
+    if isinstance(value, int) and not MIN_INT <= value <= MAX_INT:
+        return "holds an integer that does not fit in 64 bits"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "holds a number that is not finite"
+    if isinstance(value, str):
+        try:
+            value.encode("utf-8")
+        except UnicodeEncodeError:
+            return "holds a string with a lone surrogate (invalid Unicode)"
+    return None
+
+
+def parse_body(raw: bytes) -> Any:
+    """Decode a JSON request body, refusing what the platform cannot store.
+
+    Parameters
+    ----------
+    raw : bytes
+        The body as received.
+
+    Returns
+    -------
+    Any
+        The decoded value.
+
+    Raises
+    ------
+    ApiError
+        400 when the body is not JSON, is nested deeper than
+        :data:`MAX_BODY_DEPTH`, or holds an integer beyond 64 bits, a
+        non-finite number or a string with a lone surrogate.
+    """
+    try:
+        body = json.loads(raw, parse_constant=_reject_constant)
+    except RecursionError:
+        message = f"The request body is nested more than {MAX_BODY_DEPTH} levels deep."
+        raise ApiError(400, message, "bad_request") from None
+    except ValueError:
+        raise ApiError(400, "The request body is not valid JSON.", "bad_request") from None
+    stack: list[tuple[Any, int]] = [(body, 1)]
+    while stack:
+        value, depth = stack.pop()
+        problem = _check_value(value, depth)
+        if problem is not None:
+            raise ApiError(400, f"The request body {problem}.", "bad_request")
+        if isinstance(value, dict):
+            stack.extend((key, depth) for key in value)
+            stack.extend((item, depth + 1) for item in value.values())
+        elif isinstance(value, list):
+            stack.extend((item, depth + 1) for item in value)
+    return body
 
 
 _TYPES = {
@@ -425,10 +532,7 @@ class ApiHandler(tornado.web.RequestHandler):
         body: Any = None
         raw = self.request.body or b""
         if raw and "json" in (self.request.headers.get("Content-Type") or "application/json"):
-            try:
-                body = camelize(json.loads(raw))
-            except ValueError:
-                raise ApiError(400, "The request body is not valid JSON.", "bad_request") from None
+            body = camelize(parse_body(raw))
         schema = op.body_schema
         if schema is not None:
             if body is None:
@@ -450,13 +554,24 @@ class ApiHandler(tornado.web.RequestHandler):
         self.set_status(status)
         for key, value in reply.headers.items():
             self.set_header(key, value)
-        if reply.body is None:
+        if reply.body is None or status in NO_BODY_STATUSES:
             return self.finish()
         if isinstance(reply.body, (bytes, bytearray, memoryview)):
             self.set_header("Content-Type", reply.content_type)
             return self.finish(bytes(reply.body))
         self.set_header("Content-Type", JSON)
         self.finish(json.dumps(reply.body, default=str))
+
+    def write_error(self, status_code: int, **kwargs: Any) -> None:
+        """Answer an error tornado raised, or an unexpected exception (logged
+        with its traceback by tornado), in the Civis error format, without
+        details of the exception."""
+        if status_code >= 500:
+            err = ApiError(status_code, "The server failed to handle this request.")
+        else:
+            err = ApiError(status_code, HTTPStatus(status_code).phrase + ".")
+        self.set_header("Content-Type", JSON)
+        self.finish(json.dumps(err.body()))
 
     get = post = put = patch = delete = _serve  # type: ignore[assignment]
 

@@ -84,6 +84,130 @@ def test_bodies_are_validated_with_civis_errors(platform, api):
     assert r.status_code == 400 and "not valid JSON" in r.json()["errorDescription"]
 
 
+@pytest.mark.parametrize(
+    "segment",
+    [
+        "9223372036854775808",  # 2**63: beyond SQLite's integers
+        "99999999999999999999999999",
+        "%C2%B2",  # superscript two: str.isdigit() says yes
+        "%D9%A3",  # Arabic-Indic three: int() accepts it
+        "-1",
+        "1.0",
+    ],
+)
+def test_ids_that_are_not_ascii_digits_within_64_bits_are_404(platform, api, segment):
+    for path in (f"files/{segment}", f"projects/{segment}/shares", f"jobs/1/runs/{segment}"):
+        r = api.get(platform.endpoint + path)
+        assert r.status_code == 404, (path, r.text)
+        assert r.json()["error"] == "not_found"
+    r = api.delete(f"{platform.endpoint}projects/1/shares/users/{segment}")
+    assert r.status_code == 404
+
+
+def test_the_largest_64_bit_id_is_an_ordinary_missing_object(platform, api):
+    r = api.get(platform.endpoint + f"files/{2**63 - 1}")
+    assert r.status_code == 404 and r.json()["code"] == 404
+
+
+@pytest.mark.parametrize("value", ["%C2%B2", "99999999999999999999", "1_0", "ten"])
+def test_integer_query_values_that_are_not_64_bit_ascii_integers_are_400(platform, api, value):
+    r = api.get(f"{platform.endpoint}projects?limit={value}")
+    assert r.status_code == 400
+    assert r.json()["errorDescription"].startswith("limit must be a 64-bit integer")
+
+
+@pytest.mark.parametrize(
+    ("raw", "why"),
+    [
+        (b"[" * 100_000 + b"]" * 100_000, "nested more than 64 levels"),
+        (b'{"a": ' * 65 + b"1" + b"}" * 65, "nested more than 64 levels"),
+        (b'{"name": 18446744073709551616}', "integer that does not fit in 64 bits"),
+        (b'{"name": -9223372036854775809}', "integer that does not fit in 64 bits"),
+        (b'{"name": 1e999}', "number that is not finite"),
+        (b'{"name": NaN}', "not valid JSON"),
+        (b'{"name": "\\ud800"}', "lone surrogate"),
+        (b'{"\\udc00": "x"}', "lone surrogate"),
+        (b'{"name": "\xff"}', "not valid JSON"),
+    ],
+    ids=[
+        "100000-deep",
+        "65-deep",
+        "2**64",
+        "-2**63-1",
+        "1e999",
+        "NaN",
+        "lone-surrogate-value",
+        "lone-surrogate-key",
+        "not-utf8",
+    ],
+)
+def test_bodies_the_platform_cannot_hold_are_400(platform, api, raw, why):
+    r = api.post(
+        platform.endpoint + "projects", data=raw, headers={"Content-Type": "application/json"}
+    )
+    assert r.status_code == 400, r.text
+    assert why in r.json()["errorDescription"] and r.json()["code"] == 400
+
+
+def test_bodies_nested_64_levels_are_accepted(platform, api):
+    nested: dict = {"leaf": 1}
+    for _ in range(61):
+        nested = {"n": nested}
+    body = {"name": "deep", "description": "", "extra": nested}
+    r = api.post(platform.endpoint + "projects", json=body)
+    assert r.status_code == 200, r.text
+
+
+def test_204_answers_carry_no_body(platform, api):
+    me = api.get(platform.endpoint + "users/me").json()
+    r = api.post(f"{platform.endpoint}users/{me['id']}/access_email")
+    assert r.status_code == 204 and r.content == b""
+
+
+def test_an_unexpected_exception_is_a_logged_500_in_the_civis_format(
+    platform, api, monkeypatch, caplog
+):
+    from civis_jupyter.platform import api as platform_api
+
+    def broken(req):
+        raise RuntimeError("behaviour bug")
+
+    monkeypatch.setitem(platform_api.HANDLERS, ("get", "credentials/types"), broken)
+    with caplog.at_level("ERROR", logger="tornado.application"):
+        r = api.get(platform.endpoint + "credentials/types")
+    assert r.status_code == 500
+    assert r.headers["Content-Type"].startswith("application/json")
+    assert r.json() == {
+        "error": "internal_server_error",
+        "errorDescription": "The server failed to handle this request.",
+        "code": 500,
+    }
+    logged = "\n".join(rec.getMessage() + str(rec.exc_info) for rec in caplog.records)
+    assert "RuntimeError" in logged and "behaviour bug" not in r.text
+    assert api.auth[0] not in logged
+
+
+def test_post_scripts_makes_a_sql_script_that_get_scripts_finds(platform, api):
+    database = api.get(platform.endpoint + "databases").json()[0]["id"]
+    credential = api.get(platform.endpoint + "credentials", params={"type": "Database"}).json()
+    body = {
+        "name": "legacy",
+        "sql": "select 1",
+        "remoteHostId": database,
+        "credentialId": credential[0]["id"],
+    }
+    made = api.post(platform.endpoint + "scripts", json=body)
+    assert made.status_code == 200, made.text
+    script = made.json()
+    assert script["type"] == "script/sql" and script["name"] == "legacy"
+    found = api.get(f"{platform.endpoint}scripts/{script['id']}")
+    assert found.status_code == 200 and found.json()["type"] == "script/sql"
+    sql = api.get(f"{platform.endpoint}scripts/sql/{script['id']}").json()
+    assert sql["sql"] == "select 1"
+    missing = api.post(platform.endpoint + "scripts", json={"name": "x"})
+    assert missing.status_code == 400
+
+
 def test_snake_and_camel_bodies_are_the_same(platform, api):
     a = api.post(platform.endpoint + "projects", json={"name": "p", "description": "d"}).json()
     b = api.post(
