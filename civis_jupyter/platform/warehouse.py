@@ -10,16 +10,32 @@ Tables live in the ``public`` schema unless qualified, the way Civis users
 expect from Redshift; DuckDB's ``main`` schema is hidden from listings while
 it has no tables. A few Redshift functions DuckDB lacks (``getdate``,
 ``nvl``, ``nvl2``, ``dateadd``, ``charindex``) are provided as macros.
+
+SQL text (users' queries, scripts and the platform's own catalogue SQL) runs
+on a *sandboxed* DuckDB instance: ``enable_external_access`` is off and the
+configuration is locked, so SQL cannot read, list or write files, attach
+databases, install or load extensions, reach the network or ``SET`` those
+settings back. DuckDB still lets that instance open its own database file,
+write-ahead log and spill directory, so statements that write files or change
+attached databases (``COPY``, ``EXPORT``, ``ATTACH``, ``DETACH``, ``INSTALL``,
+``LOAD``, ``PREPARE``/``EXECUTE``) are refused before they run; reading those
+own files shows nothing the same SQL cannot already query.
+
+The platform's own file work -- loading CSV files into tables, sniffing them,
+writing query results to CSV -- runs on a separate in-memory *file* instance
+that never sees SQL text from users: it reads or writes the file and hands
+the rows to (or takes them from) the sandboxed instance as an Arrow stream.
 """
 
 from __future__ import annotations
 
 import collections
-import csv
 import dataclasses
 import gzip
 import os
+import re
 import threading
+import uuid
 from collections.abc import Callable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from contextlib import contextmanager
@@ -50,6 +66,47 @@ _DELIMITER_NAMES = {v: k for k, v in DELIMITERS.items()}
 DEFAULT_SCHEMA = "public"
 _HIDDEN_SCHEMAS = frozenset({"information_schema", "pg_catalog"})
 _EXISTING_TABLE_ROWS = frozenset({"fail", "truncate", "append", "drop", "upsert"})
+
+#: Settings of the instance that runs SQL text: no files, network, extensions or
+#: replacement scans of Python variables, and no way to change that from SQL.
+_SANDBOX_CONFIG: dict[str, Any] = {
+    "enable_external_access": False,
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "python_enable_replacements": False,
+    "arrow_lossless_conversion": True,
+    "lock_configuration": True,
+}
+#: Settings of the in-memory instance that reads and writes the platform's files.
+_FILES_CONFIG: dict[str, Any] = {
+    "autoinstall_known_extensions": False,
+    "autoload_known_extensions": False,
+    "python_enable_replacements": False,
+    "arrow_lossless_conversion": True,
+}
+#: Rows per Arrow batch between the two instances.
+_ARROW_BATCH = 122_880
+
+_NO_FILES = (
+    "SQL here cannot read or write files "
+    "(import files with a CSV import, export results with a SQL script)"
+)
+_REFUSED_STATEMENTS = {
+    duckdb.StatementType.COPY: f"COPY is not allowed: {_NO_FILES}",
+    duckdb.StatementType.COPY_DATABASE: f"COPY FROM DATABASE is not allowed: {_NO_FILES}",
+    duckdb.StatementType.EXPORT: f"EXPORT DATABASE is not allowed: {_NO_FILES}",
+    duckdb.StatementType.ATTACH: "ATTACH is not allowed: SQL here works on this database only",
+    duckdb.StatementType.DETACH: "DETACH is not allowed: SQL here works on this database only",
+    duckdb.StatementType.LOAD: "INSTALL and LOAD are not allowed: extensions cannot be added here",
+    duckdb.StatementType.EXTENSION: "extension statements are not allowed here",
+    duckdb.StatementType.PREPARE: "PREPARE is not supported here; write the values into the SQL",
+    duckdb.StatementType.EXECUTE: "EXECUTE is not supported here; write the values into the SQL",
+}
+#: ``EXPLAIN [ANALYZE] [(options)]`` before the explained statement.
+_EXPLAIN_PREFIX = re.compile(
+    r"\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\((?:[^()']|'[^']*')*\)\s*)?", re.I
+)
+_FILENAME_PREFIX = re.compile(r"[^/\\\x00]{1,200}")
 
 
 #: Redshift functions DuckDB lacks, as macros in ``main`` (found through the
@@ -163,6 +220,16 @@ class CsvSettings:
             raise WarehouseError(
                 "csvSettings.columnDelimiter must be comma, tab or pipe, "
                 f"not {out.column_delimiter!r}"
+            )
+        prefix = out.filename_prefix
+        if prefix is not None and (
+            not isinstance(prefix, str)
+            or not _FILENAME_PREFIX.fullmatch(prefix)
+            or prefix in (".", "..")
+        ):
+            raise WarehouseError(
+                "csvSettings.filenamePrefix must be a file name of 1 to 200 characters "
+                "without / or \\"
             )
         return out
 
@@ -354,8 +421,14 @@ class Warehouse:
         self.path = Path(path)
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
-            self._con = duckdb.connect(str(self.path))
+            self._con = duckdb.connect(str(self.path), config=dict(_SANDBOX_CONFIG))
+            self._files = duckdb.connect(
+                ":memory:",
+                config=dict(_FILES_CONFIG, temp_directory=str(self.path) + ".files.tmp"),
+            )
         except duckdb.Error as exc:
+            if getattr(self, "_con", None) is not None:
+                self._con.close()
             raise WarehouseError(f"cannot open warehouse {self.path}: {exc}") from None
         self._write_lock = threading.RLock()
         self._closed = False
@@ -384,11 +457,27 @@ class Warehouse:
         finally:
             cur.close()
 
+    @contextmanager
+    def _files_cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A cursor of the file instance (the platform's privileged path).
+
+        Only SQL built here from the platform's own paths and validated
+        settings runs on it, never SQL text from a request.
+        """
+        if self._closed:
+            raise WarehouseError("the warehouse is closed")
+        cur = self._files.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
     def close(self) -> None:
         """Close the database (further use raises :class:`WarehouseError`)."""
         if not self._closed:
             self._closed = True
             self._con.close()
+            self._files.close()
 
     # -- SQL ---------------------------------------------------------------
 
@@ -396,12 +485,11 @@ class Warehouse:
     def _statements(sql: str) -> list[Any]:
         if not isinstance(sql, str) or not sql.strip():
             raise WarehouseError("the SQL text is empty")
-        try:
-            statements = duckdb.extract_statements(sql)
-        except duckdb.Error as exc:
-            raise WarehouseError(_message(exc)) from None
+        statements = _parse(sql)
         if not statements:
             raise WarehouseError("the SQL text holds no statement")
+        for st in statements:
+            _check_statement(st)
         return statements
 
     def execute(
@@ -438,14 +526,9 @@ class Warehouse:
                 on_cursor(cur)
             for st in statements[:-1]:
                 cur.execute(st)
-            cur.execute(statements[-1])
-            columns = _result_columns(statements[-1], cur.description)
-            if not columns:
-                rows: list[tuple[Any, ...]] = []
-            elif limit is None:
-                rows = cur.fetchall()
-            else:
-                rows = cur.fetchmany(max(0, int(limit)))
+            result = cur.sql(statements[-1].query)
+            columns = _result_columns(statements[-1], result.description if result else None)
+            rows = _fetch_rows(result, limit) if columns else []
         return QueryResult(columns=columns, rows=rows)
 
     def export_csv(
@@ -482,38 +565,20 @@ class Warehouse:
         directory.mkdir(parents=True, exist_ok=True)
         statements = self._statements(sql)
         last = statements[-1]
-        prefix = settings.filename_prefix or "output"
+        plain = _export_path(directory, settings.filename_prefix or "output")
         with self.cursor() as cur, _transaction(cur, statements):
             if on_cursor is not None:
                 on_cursor(cur)
             for st in statements[:-1]:
                 cur.execute(st)
-            if last.type != duckdb.StatementType.SELECT:
-                cur.execute(last)
-                columns = _result_columns(last, cur.description)
-                if not columns:
-                    return ExportResult(columns=[], paths=[], row_count=0)
-                # A non-SELECT that returns rows (PRAGMA, CALL, ... RETURNING)
-                # cannot be wrapped in COPY; its rows are written here.
-                target = directory / f"{prefix}{settings.extension}"
-                row_count = _write_rows_csv(cur, target, settings)
-                return ExportResult(columns=columns, paths=[target], row_count=row_count)
-            else:
-                query = _strip_semicolon(last.query)
-            columns = _columns(cur.execute(f"SELECT * FROM ({query}) LIMIT 0").description)
-            options = [
-                "FORMAT csv",
-                f"HEADER {'true' if settings.include_header else 'false'}",
-                f"DELIMITER {_literal(DELIMITERS[settings.column_delimiter])}",
-                "COMPRESSION none",
-            ]
-            if settings.unquoted:
-                options.append("QUOTE ''")
-            # DuckDB writes plain CSV fast; gzip (level 1, zlib off the GIL) is
-            # applied afterwards, several times faster than COPY's own gzip.
-            plain = directory / f"{prefix}.csv"
-            cur.execute(f"COPY ({query}) TO {_literal(_abs_path(plain))} ({', '.join(options)})")
-            row_count = int(cur.fetchone()[0])
+            result = cur.sql(last.query)
+            columns = _result_columns(last, result.description if result else None)
+            if not columns:
+                return ExportResult(columns=[], paths=[], row_count=0)
+            # The rows stream as Arrow batches to the file instance, which
+            # writes plain CSV fast; gzip (level 1, zlib off the GIL) is applied
+            # afterwards, several times faster than COPY's own gzip.
+            row_count = self._write_csv(result.to_arrow_reader(_ARROW_BATCH), plain, settings)
         plain_settings = dataclasses.replace(settings, compression="none")
         paths = [plain]
         if settings.force_multifile and settings.max_file_size:
@@ -521,6 +586,43 @@ class Warehouse:
         if settings.compression == "gzip":
             paths = [_gzip_file(p) for p in paths]
         return ExportResult(columns=columns, paths=paths, row_count=row_count)
+
+    def _write_csv(self, rows: Any, target: Path, settings: CsvSettings) -> int:
+        """Write an Arrow stream of rows as one plain CSV file (file instance).
+
+        Parameters
+        ----------
+        rows : pyarrow.RecordBatchReader
+            The rows, e.g. a sandboxed query's result.
+        target : Path
+            The ``.csv`` file to write.
+        settings : CsvSettings
+            Header, delimiter and quoting (compression is applied later).
+
+        Returns
+        -------
+        int
+            Rows written.
+        """
+        options = [
+            "FORMAT csv",
+            f"HEADER {'true' if settings.include_header else 'false'}",
+            f"DELIMITER {_literal(DELIMITERS[settings.column_delimiter])}",
+            "COMPRESSION none",
+        ]
+        if settings.unquoted:
+            options.append("QUOTE ''")
+        name = _scratch_name("rows")
+        with self._files_cursor() as files:
+            files.register(name, rows)
+            try:
+                files.execute(
+                    f"COPY (SELECT * FROM {name}) TO {_literal(_abs_path(target))} "
+                    f"({', '.join(options)})"
+                )
+                return int(files.fetchone()[0])
+            finally:
+                _quietly(files.unregister, name)
 
     # -- catalogue ---------------------------------------------------------
 
@@ -727,7 +829,7 @@ class Warehouse:
                     f"columnDelimiter must be comma, tab or pipe, not {column_delimiter!r}"
                 )
             args.append(f"delim={_literal(DELIMITERS[column_delimiter])}")
-        with self.cursor() as cur:
+        with self._files_cursor() as cur:
             try:
                 row = cur.execute(
                     "SELECT Delimiter, HasHeader, Columns FROM sniff_csv(" + ", ".join(args) + ")"
@@ -871,30 +973,25 @@ class Warehouse:
                     existing = self._table_columns(cur, schema, table) or []
                 total = 0
                 for p in paths:
-                    source = self._csv_source(
+                    rows = self._csv_rows(
                         Path(p),
-                        existing,
+                        len(existing),
                         include_header,
                         column_delimiter,
                         compression,
                         escaped,
                     )
-                    if existing_table_rows == "upsert":
-                        keys = " AND ".join(
-                            f"{target}.{quote_identifier(k)} = src.{quote_identifier(k)}"
-                            for k in primary_keys or []
-                        )
-                        cur.execute(
-                            f"CREATE OR REPLACE TEMP TABLE __civis_load AS SELECT * FROM {source}"
-                        )
-                        cur.execute(
-                            f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM "
-                            f"__civis_load src WHERE {keys})"
-                        )
-                        cur.execute(f"INSERT INTO {target} SELECT * FROM __civis_load")
-                    else:
-                        cur.execute(f"INSERT INTO {target} SELECT * FROM {source}")
-                    total += int(cur.fetchone()[0])
+                    with rows as (name, reader):
+                        cur.register(name, reader)
+                        try:
+                            total += self._insert_rows(
+                                cur,
+                                target,
+                                _cast_fields(name, existing),
+                                primary_keys if existing_table_rows == "upsert" else None,
+                            )
+                        finally:
+                            _quietly(cur.unregister, name)
                 cur.execute("COMMIT")
             except WarehouseError:
                 _rollback(cur)
@@ -917,34 +1014,57 @@ class Warehouse:
         return [(r[0], r[1]) for r in rows] if rows else None
 
     @staticmethod
-    def _csv_source(
+    def _insert_rows(
+        cur: duckdb.DuckDBPyConnection,
+        target: str,
+        source: str,
+        primary_keys: Sequence[str] | None,
+    ) -> int:
+        """Insert a subquery's rows into a table; with keys, replace matching rows."""
+        if not primary_keys:
+            cur.execute(f"INSERT INTO {target} SELECT * FROM {source}")
+            return int(cur.fetchone()[0])
+        keys = " AND ".join(
+            f"{target}.{quote_identifier(k)} = src.{quote_identifier(k)}" for k in primary_keys
+        )
+        load = _scratch_name("load")
+        cur.execute(f"CREATE TEMP TABLE {load} AS SELECT * FROM {source}")
+        try:
+            cur.execute(
+                f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {load} src WHERE {keys})"
+            )
+            cur.execute(f"INSERT INTO {target} SELECT * FROM {load}")
+            return int(cur.fetchone()[0])
+        finally:
+            _quietly(cur.execute, f"DROP TABLE IF EXISTS {load}")
+
+    @contextmanager
+    def _csv_rows(
+        self,
         path: Path,
-        columns: list[tuple[str, str]],
+        n_columns: int,
         include_header: bool,
         column_delimiter: str,
         compression: str | None,
         escaped: bool,
-    ) -> str:
-        """A subquery reading a CSV file as the target table's columns.
+    ) -> Iterator[tuple[str, Any]]:
+        """Stream a CSV file's fields as text, read by the file instance.
 
-        Fields are read as text (quoted empty fields stay empty strings) and
-        cast to each column's type; for non-text columns an empty field, quoted
-        or not, is NULL.
+        Yields
+        ------
+        tuple of (str, pyarrow.RecordBatchReader)
+            A fresh name to register the rows under, and the rows: columns
+            ``c0``, ``c1``, ... holding each field as text (quoted empty fields
+            stay empty strings, unquoted ones are NULL).
         """
         if not path.exists():
             raise WarehouseError(f"source file {path.name} is missing")
         comp = compression if compression in ("gzip", "none") else None
         if comp is None or comp == "none":
             comp = "gzip" if _is_gzip(path) else "none"
-        spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(len(columns)))
-        select = ", ".join(
-            f"c{i} AS {quote_identifier(n)}"
-            if t.upper() == "VARCHAR"
-            else f"CAST(NULLIF(c{i}, '') AS {t}) AS {quote_identifier(n)}"
-            for i, (n, t) in enumerate(columns)
-        )
-        reader = (
-            f"read_csv({_literal(_abs_path(path))}, "
+        spec = ", ".join(f"'c{i}': 'VARCHAR'" for i in range(n_columns))
+        query = (
+            f"SELECT * FROM read_csv({_literal(_abs_path(path))}, "
             f"compression={_literal(comp)}, "
             f"delim={_literal(DELIMITERS[column_delimiter])}, quote='\"', "
             f"escape={_literal(chr(92) if escaped else chr(34))}, "
@@ -952,7 +1072,95 @@ class Warehouse:
             "auto_detect=false, allow_quoted_nulls=false, null_padding=false, "
             "strict_mode=true)"
         )
-        return f"(SELECT {select} FROM {reader})"
+        with self._files_cursor() as files:
+            yield _scratch_name("csv"), files.sql(query).to_arrow_reader(_ARROW_BATCH)
+
+
+def _cast_fields(source: str, columns: list[tuple[str, str]]) -> str:
+    """A subquery casting text fields ``c0, c1, ...`` of ``source`` to a table's columns.
+
+    For non-text columns an empty field, quoted or not, is NULL.
+    """
+    select = ", ".join(
+        f"c{i} AS {quote_identifier(n)}"
+        if t.upper() == "VARCHAR"
+        else f"CAST(NULLIF(c{i}, '') AS {t}) AS {quote_identifier(n)}"
+        for i, (n, t) in enumerate(columns)
+    )
+    return f"(SELECT {select} FROM {source})"
+
+
+def _scratch_name(kind: str) -> str:
+    """A fresh identifier for a registered stream or scratch table."""
+    return f"__civis_{kind}_{uuid.uuid4().hex}"
+
+
+def _parse(sql: str) -> list[Any]:
+    """Split SQL text into statements (a clear error when DuckDB cannot)."""
+    try:
+        return duckdb.extract_statements(sql)
+    except duckdb.Error as exc:
+        raise WarehouseError(_message(exc)) from None
+
+
+def _check_statement(statement: Any) -> None:
+    """Refuse statements that could write files or change attached databases.
+
+    ``EXPLAIN`` is checked by what it explains (``EXPLAIN ANALYZE`` runs it).
+
+    Raises
+    ------
+    WarehouseError
+        With a one-line reason.
+    """
+    try:
+        kind = statement.type
+    except ValueError:
+        # a statement kind the Python client has no name for (UPDATE EXTENSIONS)
+        raise WarehouseError("this kind of statement is not allowed here") from None
+    reason = _REFUSED_STATEMENTS.get(kind)
+    if reason is not None:
+        raise WarehouseError(reason)
+    if kind == duckdb.StatementType.EXPLAIN:
+        prefix = _EXPLAIN_PREFIX.match(statement.query)
+        inner = _parse(statement.query[prefix.end() :]) if prefix else []
+        if len(inner) != 1:
+            raise WarehouseError("this EXPLAIN is not allowed here: explain one statement")
+        _check_statement(inner[0])
+
+
+def _export_path(directory: Path, prefix: str) -> Path:
+    """The plain CSV file an export writes, always directly inside ``directory``."""
+    target = Path(directory) / f"{prefix}.csv"
+    if (
+        not _FILENAME_PREFIX.fullmatch(prefix)
+        or prefix in (".", "..")
+        or target.resolve().parent != Path(directory).resolve()
+    ):
+        raise WarehouseError("the export's file name prefix must be a plain file name")
+    return target
+
+
+def _fetch_rows(result: Any, limit: int | None) -> list[tuple[Any, ...]]:
+    """Fetch a result's rows (at most ``limit``) as Python values.
+
+    ``TIMESTAMP WITH TIME ZONE`` values (also inside lists and structs) come
+    back as DuckDB's text (``2024-01-02 03:04:05+00``): the Python client can
+    only build zone-aware datetimes with ``pytz``, which need not be installed.
+    """
+    types = [str(t) for t in result.types]
+    if any("TIMESTAMP WITH TIME ZONE" in t for t in types):
+        result = result.project(
+            ", ".join(
+                f"#{i + 1}::VARCHAR AS {quote_identifier(name)}"
+                if "TIMESTAMP WITH TIME ZONE" in t
+                else f"#{i + 1} AS {quote_identifier(name)}"
+                for i, (name, t) in enumerate(zip(result.columns, types))
+            )
+        )
+    if limit is not None:
+        result = result.limit(max(0, int(limit)))
+    return result.fetchall()
 
 
 def _ddl_type(sql_type: str) -> str:
@@ -989,10 +1197,6 @@ def _result_columns(statement: Any, description: Any) -> list[Column]:
     return columns
 
 
-def _strip_semicolon(sql: str) -> str:
-    return sql.strip().rstrip(";").strip()
-
-
 @contextmanager
 def _transaction(cur: duckdb.DuckDBPyConnection, statements: list[Any]) -> Iterator[None]:
     """Run a block in one transaction (unless the SQL manages its own).
@@ -1021,8 +1225,24 @@ def _rollback(cur: duckdb.DuckDBPyConnection) -> None:
         pass
 
 
+#: How DuckDB wraps an error raised while reading a registered Arrow stream.
+_STREAM_ERROR = re.compile(r"^.*?reading the stream registered as '[^']*' failed: (?:\w+Error: )?")
+
+
 def _message(exc: BaseException) -> str:
-    return str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+    """The first line of an error, without the wrapping of a registered stream."""
+    text = str(exc).strip()
+    if not text:
+        return type(exc).__name__
+    return _STREAM_ERROR.sub("", text.splitlines()[0])
+
+
+def _quietly(action: Callable[..., Any], *args: Any) -> None:
+    """Clean up after a statement, never hiding the error that is on its way."""
+    try:
+        action(*args)
+    except duckdb.Error:
+        pass
 
 
 def _gzip_file(path: Path, level: int = 1, chunk: int = 8 * 2**20) -> Path:
@@ -1050,27 +1270,6 @@ def _gzip_file(path: Path, level: int = 1, chunk: int = 8 * 2**20) -> Path:
                     dst.write(pending.popleft().result())
     path.unlink()
     return target
-
-
-def _write_rows_csv(cur: duckdb.DuckDBPyConnection, target: Path, settings: CsvSettings) -> int:
-    """Write the cursor's pending result as CSV (for results COPY cannot take)."""
-    opener = gzip.open if settings.compression == "gzip" else open
-    quoting = csv.QUOTE_NONE if settings.unquoted else csv.QUOTE_MINIMAL
-    count = 0
-    with opener(target, "wt", newline="", encoding="utf-8") as f:
-        writer = csv.writer(
-            f,
-            delimiter=DELIMITERS[settings.column_delimiter],
-            quoting=quoting,
-            escapechar="\\" if settings.unquoted else None,
-            lineterminator="\n",
-        )
-        if settings.include_header:
-            writer.writerow([d[0] for d in cur.description])
-        while batch := cur.fetchmany(10_000):
-            writer.writerows(["" if v is None else v for v in row] for row in batch)
-            count += len(batch)
-    return count
 
 
 def _split_csv(path: Path, settings: CsvSettings) -> list[Path]:
