@@ -7,9 +7,11 @@ run processes are killed when it starts again on the same data dir.
 from __future__ import annotations
 
 import json
+import os
 import signal
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -17,7 +19,7 @@ import pytest
 import requests
 
 from civis_jupyter.platform import LocalPlatform
-from civis_jupyter.platform.runner import find_sandbox
+from civis_jupyter.platform.runner import _PREFIXES, Sandbox, find_sandbox
 
 from .test_runner import live_pids, unique_sleep, wait_for
 
@@ -286,3 +288,46 @@ def test_unique_sleep_commands_are_found_and_differ():
         proc.kill()
         proc.wait()
     assert live_pids(first) == []
+
+
+def _as_nobody(argv: list[str]) -> list[str]:
+    return ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", *argv]
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+def test_the_user_namespace_sandbox_isolates_a_non_root_platform():
+    """What a platform not run as root gets, where user namespaces are allowed."""
+    probe = subprocess.run(
+        _as_nobody(["unshare", "--user", "--map-root-user", "--pid", "--fork", "true"]),
+        capture_output=True,
+    )
+    if probe.returncode != 0:
+        pytest.skip("unprivileged user namespaces are not available here")
+    # pytest's temporary directories are private to root: nobody needs its own
+    with tempfile.TemporaryDirectory(prefix="civis-userns-") as top:
+        _check_user_namespace_sandbox(Path(top))
+
+
+def _check_user_namespace_sandbox(top: Path) -> None:
+    top.chmod(0o755)
+    data = top / "data"
+    work = data / "runs" / "7" / "work"
+    work.mkdir(parents=True)
+    (data / "platform.json").write_text("{}")
+    for path in (data, data / "runs", work.parent, work):
+        os.chown(path, 65534, 65534)
+    look = (
+        'test -e "$0/platform.json" && echo visible; echo "data: $(ls -A "$0")"; '
+        "grep -q civis-sandbox /proc/1/cmdline && echo pid1 is the sandbox init; "
+        'umount "$0" 2>/dev/null || echo cannot unmount; touch mine && echo wrote'
+    )
+    argv = Sandbox(_PREFIXES[1]).argv(data, work.parent, work, ["/bin/sh", "-c", look, str(data)])
+    done = subprocess.run(_as_nobody(argv), capture_output=True, text=True, timeout=TIMEOUT)
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.splitlines() == [
+        "data: runs",
+        "pid1 is the sandbox init",
+        "cannot unmount",
+        "wrote",
+    ]
+    assert (work / "mine").stat().st_uid == 65534
