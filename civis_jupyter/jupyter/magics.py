@@ -262,12 +262,12 @@ class CivisMagics(Magics):
     def _wait(self, future: Any, title: str, logs: bool = True) -> Any:
         """Wait for a run, showing its live card; Ctrl-C cancels the run."""
         card = handle = None
-        if self.widgets:
-            from .widgets.run import RunWidget
+        try:  # the card is shown inside the try: an interrupt right after it still cancels
+            if self.widgets:
+                from .widgets.run import RunWidget
 
-            card = RunWidget(future, title=title, log_lines=self.log_lines, show_logs=logs)
-            handle = display(card, display_id=True)
-        try:
+                card = RunWidget(future, title=title, log_lines=self.log_lines, show_logs=logs)
+                handle = display(card, display_id=True)
             return future.result()
         except KeyboardInterrupt:
             future.cancel()

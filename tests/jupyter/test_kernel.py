@@ -47,6 +47,22 @@ def test_saved_notebook_holds_widget_state_and_fallbacks_but_no_key(platform_env
     assert any(m.get("row_count") == stations and m.get("page") == 1 for m in models)
 
 
+def test_line_form_and_client_in_a_kernel(platform_env, tmp_path):
+    source = [
+        "%load_ext civis_jupyter",
+        "isinstance(client, civis.APIClient), type(client).__name__",
+        "name = \"x' OR '1'='1\"\nv = %civis_sql local -- select {name} as v\nv['v'][0] == name",
+        "w = %civis_sql local --preview 1 select {name} as v\nw['v'][0] == name",
+        "n = %civis_sql local select 40 + 2 as answer\nint(n['answer'][0])",
+    ]
+    nb = new_notebook(cells=[new_code_cell(code) for code in source])
+    NotebookClient(
+        nb, timeout=120, kernel_name="python3", resources={"metadata": {"path": str(tmp_path)}}
+    ).execute()
+    results = [cell.outputs[-1]["data"]["text/plain"] for cell in nb.cells[1:]]
+    assert results == ["(True, 'APIClient')", "True", "True", "42"]
+
+
 def _drain(kc, msg_id, timeout=120):
     """Messages of one execution until it is idle; returns (reply, outputs)."""
     outputs = []

@@ -129,7 +129,7 @@ def test_output_variable_and_line_form(shell, database):
         "n = %civis_sql --preview {db} with x as (select 40 as a) select a + 2 as answer from x",
         "n = %civis_sql -d {db} --limit 1 select 40 + 2 as answer",
         "n = %civis_sql -d $dbname from (values (42)) t(answer) select answer",
-        "n = %civis_sql -d {dbname} -- select 40 + 2 as answer",
+        "n = %civis_sql -d {{dbname}} -- select 40 + 2 as answer",
         "n = %civis_sql {db} --prev 1 Select 40 + 2 as answer",
         "%civis_sql {db} -o n select 40 + 2 as answer",
     ],
@@ -140,8 +140,16 @@ def test_line_form_takes_sql_after_the_options(shell, database, line):
     assert [int(v) for v in shell.user_ns["n"]["answer"]] == [42]  # --preview gives text
 
 
-def test_line_form_without_a_database_uses_the_default(shell, database):
+@pytest.fixture
+def default_database(shell, database):
+    """``%config CivisMagics.default_database``, reset afterwards (the shell keeps config)."""
     shell.run_line_magic("config", f"CivisMagics.default_database = {database!r}")
+    yield database
+    shell.run_line_magic("config", "CivisMagics.default_database = None")
+
+
+def test_line_form_without_a_database_uses_the_default(shell, default_database):
+    database = default_database
     _run(shell, "n = %civis_sql select 40 + 2 as answer")
     assert shell.user_ns["n"]["answer"].tolist() == [42]
     with pytest.raises(UsageError, match="No SQL given"):
@@ -162,7 +170,12 @@ def test_options_expand_plain_values_and_stay_one_word(shell, database, tmp_path
 
 def test_line_form_inside_a_function_sees_its_locals(shell, database):
     shell.user_ns["dbname"] = database
-    _run(shell, "def pick(name):\n    return %civis_sql -d {dbname} --preview 1 select {name} as v")
+    _run(
+        shell,
+        "def pick(name):\n"
+        "    frame = %civis_sql -d {dbname} --preview 1 select {name} as v\n"
+        "    return frame",
+    )
     assert _run(shell, 'pick("it\'s")')["v"].tolist() == ["it's"]
 
 
@@ -241,8 +254,7 @@ def test_bad_input_gives_a_short_usage_error(shell, database, line, cell, messag
         _run_cell(shell, line.format(db=database), cell)
 
 
-def test_default_database_from_config(shell, database):
-    shell.run_line_magic("config", f"CivisMagics.default_database = {database!r}")
+def test_default_database_from_config(shell, default_database):
     assert int(_run_cell(shell, "", "select 2 as two")["two"][0]) == 2
 
 
