@@ -478,7 +478,7 @@ def create_csv_export(req: Request) -> Reply:
         "maxFileSize": body_get(req, "maxFileSize"),
     }
     try:
-        CsvSettings.from_api(settings)
+        CsvSettings.from_api(dict(settings, filenamePrefix=dest.get("filenamePrefix")))
     except WarehouseError as exc:
         raise ApiError(400, str(exc)) from None
     fields = {
