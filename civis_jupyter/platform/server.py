@@ -336,10 +336,14 @@ def _reject_constant(name: str) -> Any:
 
 
 def _check_value(value: Any, depth: int) -> str | None:
-    """Why one decoded JSON value is refused, or ``None`` (nested values are
-    checked by the caller's walk)."""
-    if depth > MAX_BODY_DEPTH:
-        return f"is nested more than {MAX_BODY_DEPTH} levels deep"
+    """Why one decoded JSON value is refused, or ``None``.
+
+    ``depth`` counts the arrays and objects around the value (1 for the body
+    itself); nested values are checked by the caller's walk.
+    """
+    if isinstance(value, (dict, list)):
+        too_deep = depth > MAX_BODY_DEPTH
+        return f"is nested more than {MAX_BODY_DEPTH} levels deep" if too_deep else None
     if isinstance(value, bool):
         return None
     if isinstance(value, int) and not MIN_INT <= value <= MAX_INT:

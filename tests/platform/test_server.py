@@ -151,7 +151,7 @@ def test_bodies_the_platform_cannot_hold_are_400(platform, api, raw, why):
 
 def test_bodies_nested_64_levels_are_accepted(platform, api):
     nested: dict = {"leaf": 1}
-    for _ in range(61):
+    for _ in range(62):
         nested = {"n": nested}
     body = {"name": "deep", "description": "", "extra": nested}
     r = api.post(platform.endpoint + "projects", json=body)
