@@ -421,9 +421,14 @@ class Blobs:
         self._drop_contents(file_id)
         self.set_expiry(file_id, None)
 
-    def _drop_contents(self, file_id: int) -> None:
-        _unlink_quietly(self.path(file_id))
-        shutil.rmtree(self._parts_dir(file_id), ignore_errors=True)
+    def _drop_contents(self, file_id: int) -> bool:
+        """Remove a file's bytes and parts; tell whether there were any."""
+        had = _unlink_quietly(self.path(file_id))
+        parts = self._parts_dir(file_id)
+        if parts.exists():
+            shutil.rmtree(parts, ignore_errors=True)
+            had = True
+        return had
 
     # -- expiry ----------------------------------------------------------------
 
@@ -497,7 +502,7 @@ class Blobs:
         Returns
         -------
         int
-            How many files' bytes were deleted.
+            How many files had bytes (or parts) to delete.
         """
         now = time.time() if now is None else now
         due = []
@@ -507,10 +512,11 @@ class Blobs:
                 if self._expiry.get(file_id) == when:  # else changed since
                     due.append(file_id)
             self._next_sweep = time.monotonic() + SWEEP_INTERVAL
+        dropped = 0
         for file_id in due:
             with self._file_lock(file_id):
-                self._drop_contents(file_id)
-        return len(due)
+                dropped += self._drop_contents(file_id)
+        return dropped
 
     def maybe_sweep(self) -> None:
         """Run :meth:`sweep` if the last one is more than a minute old."""
@@ -788,12 +794,13 @@ class Blobs:
         self._check(signature, expires, "get", int(file_id), disposition or "")
 
 
-def _unlink_quietly(path: Path) -> None:
-    """Remove a file if it exists."""
+def _unlink_quietly(path: Path) -> bool:
+    """Remove a file if it exists; tell whether it did."""
     try:
         os.unlink(path)
     except FileNotFoundError:
-        pass
+        return False
+    return True
 
 
 def _remove_any(path: Path) -> None:

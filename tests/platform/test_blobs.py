@@ -6,6 +6,7 @@ import asyncio
 import hashlib
 import io
 import os
+import shutil
 import threading
 import time
 import urllib.parse
@@ -20,11 +21,14 @@ import tornado.netutil
 import tornado.web
 
 from civis_jupyter.platform.blobs import (
+    MAX_LINK_SECONDS,
     BlobAccessError,
+    BlobConflict,
     BlobError,
     Blobs,
     _MultipartFormParser,
     routes,
+    url_name,
 )
 
 
@@ -220,3 +224,167 @@ def test_form_parser_handles_byte_by_byte_input():
 def test_blobs_refuse_an_empty_secret(tmp_path):
     with pytest.raises(ValueError):
         Blobs(tmp_path, b"")
+
+
+# -- immutability, expiry, names, crash leftovers --------------------------------------
+
+
+def test_a_used_upload_form_is_refused_and_the_contents_kept(blobs, base_url):
+    url, fields = blobs.upload_form(base_url, 30)
+    assert form_upload(url, fields, io.BytesIO(b"first")).status_code == 204
+    again = form_upload(url, fields, io.BytesIO(b"second"))
+    assert again.status_code == 403 and "cannot be reused" in again.text
+    assert blobs.path(30).read_bytes() == b"first"
+    assert list((blobs.root / "tmp").iterdir()) == []
+
+
+def test_parts_after_completion_are_refused_and_completion_happens_once(blobs, base_url):
+    urls = blobs.part_urls(base_url, 31, 2)
+    for url, data in zip(urls, (b"ab", b"cd")):
+        assert requests.put(url, data=data, timeout=30).status_code == 200
+    assert blobs.complete_multipart(31, 2) == 4
+    late = requests.put(urls[1], data=b"XX", timeout=30)
+    assert late.status_code == 404 and "NoSuchUpload" in late.text
+    with pytest.raises(BlobConflict):
+        blobs.complete_multipart(31, 2)
+    with pytest.raises(BlobConflict):
+        blobs.open_upload(31)
+    assert blobs.path(31).read_bytes() == b"abcd"
+    assert not (blobs.root / "parts" / "31").exists()
+
+
+def test_concurrent_completions_publish_once(blobs):
+    parts = [os.urandom(500_000) for _ in range(4)]
+    for i, data in enumerate(parts):
+        with blobs.part_writer(32, i) as f:
+            f.write(data)
+    barrier = threading.Barrier(6)
+    outcomes: list[str] = []
+
+    def complete() -> None:
+        barrier.wait(10)
+        try:
+            blobs.complete_multipart(32, len(parts))
+            outcomes.append("won")
+        except BlobConflict:
+            outcomes.append("conflict")
+
+    threads = [threading.Thread(target=complete) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(10)
+    assert sorted(outcomes) == ["conflict"] * 5 + ["won"]
+    assert blobs.path(32).read_bytes() == b"".join(parts)
+
+
+def test_download_links_live_at_most_36_hours_and_never_past_the_file(blobs, base_url):
+    blobs.write_bytes(40, b"x")
+    far = blobs.download_url(base_url, 40, "x", time.time() + 30 * 86400)
+    expires = int(urllib.parse.parse_qs(urllib.parse.urlsplit(far).query)["expires"][0])
+    assert expires <= time.time() + MAX_LINK_SECONDS
+    file_expiry = time.time() + 120
+    blobs.set_expiry(40, file_expiry)
+    capped = blobs.download_url(base_url, 40, "x", time.time() + 3600)
+    expires = int(urllib.parse.parse_qs(urllib.parse.urlsplit(capped).query)["expires"][0])
+    assert expires <= file_expiry
+    assert requests.get(capped, timeout=30).content == b"x"
+
+
+def test_an_expired_file_is_not_served_and_its_bytes_go_on_access(blobs, base_url):
+    blobs.write_bytes(41, b"old")
+    link = blobs.download_url(base_url, 41, "old.txt", time.time() + 3600)
+    blobs.set_expiry(41, time.time() - 1)
+    assert blobs.exists(41)  # not swept yet: the next sweep is a minute away
+    r = requests.get(link, timeout=30)
+    assert r.status_code == 404 and "expired" in r.text
+    assert not blobs.exists(41)
+
+
+def test_sweep_deletes_only_expired_bytes_and_expiry_survives_a_restart(tmp_path):
+    now = time.time()
+    blobs = Blobs(tmp_path / "b", b"s")
+    for file_id, when in ((1, now + 100), (2, now + 200), (3, None)):
+        blobs.write_bytes(file_id, b"data")
+        blobs.set_expiry(file_id, when)
+    blobs.set_expiry(2, now + 50)  # moved earlier: the old time must not count
+    assert blobs.sweep(now=now + 10) == 0
+    assert blobs.sweep(now=now + 60) == 1 and not blobs.exists(2)
+    assert blobs.exists(1) and blobs.exists(3)
+    again = Blobs(tmp_path / "b", b"s")
+    assert again.expires_at(1) == pytest.approx(now + 100)
+    assert again.expires_at(3) is None
+    assert again.sweep(now=now + 150) == 1 and not again.exists(1) and again.exists(3)
+
+
+def test_expired_bytes_are_swept_as_urls_are_made(tmp_path, monkeypatch):
+    monkeypatch.setattr("civis_jupyter.platform.blobs.SWEEP_INTERVAL", 0.0)
+    blobs = Blobs(tmp_path / "b", b"s")
+    blobs.write_bytes(1, b"old")
+    blobs.write_bytes(2, b"new")
+    expires = time.time() + 0.3
+    blobs.set_expiry(1, expires)
+    while time.time() <= expires:  # wait for the clock to pass the expiry
+        time.sleep(0.02)
+    assert blobs.exists(1)  # nothing has looked at file 1 since
+    blobs.download_url("http://h/", 2, "n", time.time() + 60)
+    assert not blobs.exists(1) and blobs.exists(2)
+
+
+def test_bytes_sent_to_an_expired_file_are_dropped(blobs, base_url):
+    blobs.set_expiry(42, time.time() - 1)
+    url, fields = blobs.upload_form(base_url, 42)
+    assert form_upload(url, fields, io.BytesIO(b"late")).status_code == 204
+    assert not blobs.exists(42)
+    assert list((blobs.root / "tmp").iterdir()) == []
+
+
+@pytest.mark.parametrize(
+    "name, segment",
+    [
+        (".", "file"),
+        ("..", "file"),
+        ("", "file"),
+        ("a/..", "file"),
+        ("dir/", "file"),
+        ("a/b.csv", "b.csv"),
+        ("a\\b.csv", "b.csv"),
+        ("\ud800.txt", "?.txt"),
+        ("...", "..."),
+        ("x" * 300 + ".csv", "x" * 251 + ".csv"),
+    ],
+)
+def test_url_name_makes_a_usable_segment_of_any_name(name, segment):
+    assert url_name(name) == segment
+
+
+@pytest.mark.parametrize(
+    "name", [".", "..", "\ud800", "50%?#.csv", "a/b", "é" * 1024], ids=lambda n: repr(n)[:12]
+)
+def test_any_name_gets_a_link_that_serves_the_bytes(blobs, base_url, name):
+    blobs.write_bytes(50, b"named")
+    got = requests.get(blobs.download_url(base_url, 50, name, time.time() + 60), timeout=30)
+    assert got.status_code == 200 and got.content == b"named"
+
+
+def test_opening_removes_temporary_files_and_parts_of_complete_files(tmp_path):
+    blobs = Blobs(tmp_path / "b", b"s")
+    blobs.write_bytes(1, b"done")
+    (blobs.root / "tmp" / "upload-crashed").write_bytes(b"half")
+    (blobs.root / "parts" / "1").mkdir()
+    (blobs.root / "parts" / "1" / "00000").write_bytes(b"do")
+    (blobs.root / "parts" / "2").mkdir()  # an upload still under way: kept
+    (blobs.root / "parts" / "2" / "00000").write_bytes(b"resume")
+    again = Blobs(tmp_path / "b", b"s")
+    assert list((again.root / "tmp").iterdir()) == []
+    assert not (again.root / "parts" / "1").exists()
+    assert (again.root / "parts" / "2" / "00000").read_bytes() == b"resume"
+    assert again.path(1).read_bytes() == b"done"
+
+
+def test_writes_recreate_directories_removed_under_the_store(blobs):
+    for child in blobs.root.iterdir():
+        shutil.rmtree(child)
+    assert blobs.write_bytes(1, b"again") == 5
+    blobs.set_expiry(1, time.time() + 60)
+    assert blobs.path(1).read_bytes() == b"again"
