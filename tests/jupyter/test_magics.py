@@ -14,6 +14,7 @@ from IPython.core.error import UsageError
 
 import civis_jupyter as civis
 from civis_jupyter.jupyter.lazyclient import ClientNotConfigured, is_ready
+from civis_jupyter.jupyter.magics import CivisMagics, split_line_form
 
 RIDES = "public.cta_ridership_daily"
 
@@ -138,6 +139,30 @@ def test_line_form_takes_sql_after_the_options(shell, database, line):
     shell.user_ns["dbname"] = database
     _run(shell, line.format(db=database))
     assert [int(v) for v in shell.user_ns["n"]["answer"]] == [42]  # --preview gives text
+
+
+@pytest.mark.parametrize(
+    ("line", "words", "sql"),
+    [
+        ("select 1", [], "select 1"),
+        ("WITH x AS (select 1) select * from x", [], "WITH x AS (select 1) select * from x"),
+        ("db (select 1)", ["db"], "(select 1)"),
+        ("db select 1 -- note", ["db"], "select 1 -- note"),
+        ("db -- selection", ["db"], " selection"),
+        ("selection select 1", ["selection"], "select 1"),
+        ("select_db summarize t", ["select_db"], "summarize t"),
+        ("-d db --preview 5 select 1", ["-d", "db", "--preview", "5"], "select 1"),
+        ("--preview db select 1", ["db", "--preview"], "select 1"),
+        ("--prev 3 db select 1", ["--prev", "3", "db"], "select 1"),
+        ("-o select from t", ["-o", "select"], "from t"),
+        ("--csv 'a -- b.csv' db select 1", ["--csv", "a -- b.csv", "db"], "select 1"),
+        ("-o {a + 1} $b select 1", ["-o", "{a + 1}", "$b"], "select 1"),
+        ("-d db other words", ["-d", "db"], "other words"),
+        ("db", ["db"], ""),
+    ],
+)
+def test_line_form_split(line, words, sql):
+    assert split_line_form(line, CivisMagics.civis_sql.parser) == (words, sql)
 
 
 @pytest.fixture
