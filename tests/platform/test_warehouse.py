@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import gzip
 import io
+import sys
 import threading
 import zlib
 from pathlib import Path
@@ -362,3 +363,132 @@ def test_detect_without_header_names_columns_like_civis(wh, tmp_path):
     assert [c.name for c in info.table_columns] == ["column_1", "column_2"]
     assert wh.load_csv([src], "public", "plain", include_header=False) == 2
     assert [c.name for c in wh.table("public", "plain").columns] == ["column_1", "column_2"]
+
+
+# -- the sandbox: SQL text cannot reach files; the platform's own file work can -----------
+
+
+def test_sql_cannot_read_a_file_the_platform_can_import(wh, tmp_path):
+    src = tmp_path / "private.csv"
+    src.write_text("secret\nhunter2\n")
+    for sql in (
+        f"SELECT * FROM read_csv('{src}')",
+        f"SELECT content FROM read_text('{src}')",
+        f"SELECT * FROM glob('{tmp_path}/*')",
+    ):
+        with pytest.raises(WarehouseError, match="disabled by configuration"):
+            wh.execute(sql)
+    assert wh.load_csv([src], "public", "private") == 1
+    assert wh.detect_csv(src).table_columns[0].name == "secret"
+
+
+@pytest.mark.parametrize(
+    ("sql", "reason"),
+    [
+        ("COPY people TO '{tmp}/out.csv'", "COPY is not allowed"),
+        ("COPY people FROM '{tmp}/in.csv'", "COPY is not allowed"),
+        ("EXPLAIN ANALYZE COPY people TO '{tmp}/out.csv'", "COPY is not allowed"),
+        ("EXPLAIN (FORMAT json) COPY people TO '{tmp}/out.csv'", "COPY is not allowed"),
+        ("EXPORT DATABASE '{tmp}/dump'", "EXPORT DATABASE is not allowed"),
+        ("ATTACH ':memory:' AS other", "ATTACH is not allowed"),
+        ("DETACH db_1", "DETACH is not allowed"),
+        ("INSTALL httpfs", "INSTALL and LOAD"),
+        ("LOAD parquet", "INSTALL and LOAD"),
+        ("UPDATE EXTENSIONS", "not allowed"),
+        ("PREPARE p AS SELECT 1", "PREPARE"),
+        ("EXECUTE p", "EXECUTE"),
+        ("SET enable_external_access = true", "locked"),
+        ("SET lock_configuration = false", "locked"),
+        ("RESET enable_external_access", "locked"),
+    ],
+)
+def test_statements_that_reach_files_or_settings_are_refused(wh, tmp_path, sql, reason):
+    target = tmp_path / "target"
+    target.mkdir()
+    (target / "in.csv").write_text("a\n1\n")
+    with pytest.raises(WarehouseError, match=reason):
+        wh.execute("CREATE TABLE before_refusal (a INT); " + sql.format(tmp=target))
+    assert wh.table("public", "before_refusal") is None  # nothing of the text ran
+    assert [p.name for p in target.iterdir()] == ["in.csv"]
+
+
+def test_explain_of_a_query_still_works(wh):
+    assert wh.execute("EXPLAIN SELECT * FROM people").rows
+    assert wh.execute("/* plan */ EXPLAIN ANALYZE SELECT count(*) FROM people").rows
+    assert wh.execute("SET search_path = 'public'; SELECT count(*) FROM people").rows == [(6,)]
+
+
+def test_python_variables_are_not_tables(wh):
+    pd = pytest.importorskip("pandas")
+    people_frame = pd.DataFrame({"a": [1]})  # noqa: F841 - a replacement scan finds it by name
+    with pytest.raises(WarehouseError, match="people_frame"):
+        wh.execute("SELECT * FROM people_frame")
+
+
+def test_timestamptz_results_come_back_as_text_without_pytz(wh, monkeypatch):
+    monkeypatch.setitem(sys.modules, "pytz", None)  # as on an install without pytz
+    res = wh.execute("SELECT TIMESTAMPTZ '2024-01-02 03:04:05.5+00' AS t, 1 AS n")
+    assert res.rows == [("2024-01-02 03:04:05.5+00", 1)]
+    assert res.columns[0].sql_type == "timestamp with time zone"
+    nested = wh.execute("SELECT [TIMESTAMPTZ '2024-01-02 00:00:00+00'] AS l, now() AS t")
+    assert nested.rows[0][0] == "['2024-01-02 00:00:00+00']"
+    made = wh.execute(
+        "CREATE TABLE events (t TIMESTAMPTZ); INSERT INTO events SELECT now() "
+        "FROM range(5) RETURNING t"
+    )
+    assert len(made.rows) == 5 and all(isinstance(r[0], str) for r in made.rows)
+    top = wh.execute("SELECT range AS n, now() AS t FROM range(100) ORDER BY n DESC", limit=2)
+    assert [r[0] for r in top.rows] == [99, 98]
+
+
+def test_export_writes_timestamptz_and_keeps_order(wh, tmp_path):
+    res = wh.export_csv(
+        "SELECT n, TIMESTAMPTZ '2024-01-02 03:04:05+00' + n * INTERVAL 1 HOUR AS t "
+        "FROM range(3) t(n) ORDER BY n DESC",
+        tmp_path,
+        CsvSettings(compression="none"),
+    )
+    assert res.paths[0].read_text().splitlines() == [
+        "n,t",
+        "2,2024-01-02 05:04:05+00",
+        "1,2024-01-02 04:04:05+00",
+        "0,2024-01-02 03:04:05+00",
+    ]
+
+
+def test_export_errors_are_one_readable_line(wh, tmp_path):
+    with pytest.raises(WarehouseError) as err:
+        wh.export_csv(
+            "SELECT CASE WHEN n > 200000 THEN error('boom at ' || n) END FROM range(300000) t(n)",
+            tmp_path,
+        )
+    assert str(err.value).startswith("Invalid Input Error: boom at")
+    assert "__civis" not in str(err.value)
+
+
+def test_import_errors_name_the_bad_value(wh, tmp_path):
+    src = tmp_path / "bad.csv"
+    src.write_text("a,b\n1,2\nx,3\n")
+    columns = [Column("a", "INTEGER"), Column("b", "INTEGER")]
+    with pytest.raises(WarehouseError, match="Could not convert string 'x'"):
+        wh.load_csv([src], "public", "typed", table_columns=columns)
+    wh.load_csv([src], "public", "typed", table_columns=[Column("a", "VARCHAR"), columns[1]])
+    with pytest.raises(WarehouseError, match="Could not convert string 'x'"):
+        wh.load_csv(
+            [src],
+            "public",
+            "typed2",
+            table_columns=columns,
+            existing_table_rows="upsert",
+            primary_keys=["a"],
+        )
+    assert wh.table("public", "typed2") is None
+
+
+@pytest.mark.parametrize("prefix", ["../escape", "a/b", "..", "/abs", "x\x00y", "a\\b", ""])
+def test_export_file_names_stay_in_the_export_directory(wh, tmp_path, prefix):
+    with pytest.raises(WarehouseError, match="filenamePrefix"):
+        CsvSettings.from_api({"filenamePrefix": prefix})
+    with pytest.raises(WarehouseError, match="prefix"):
+        wh.export_csv("SELECT 1", tmp_path / "out", CsvSettings(filename_prefix=prefix or "/"))
+    assert not (tmp_path / "escape.csv").exists()
