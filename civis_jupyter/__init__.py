@@ -1,25 +1,55 @@
 """civis_jupyter: the Civis Platform API client for Python and Jupyter.
 
 Use it as ``import civis_jupyter as civis``; code written for the official
-``civis`` client runs unchanged. Heavy parts (``io`` with pandas, ``futures``,
-``utils``, ``platform``) are imported on first use.
+``civis`` client runs unchanged. Everything is imported on first use: the
+client, the modules (``io`` with pandas, ``futures``, ``utils``, ``ml``,
+``parallel``, ``workflows``, ...), so ``import civis_jupyter`` is quick, and
+platform runs that only need a small part of the package start fast.
 """
 
 from __future__ import annotations
 
 import importlib
+import importlib.util
 from typing import Any
 
 from ._version import __version__
-from .api.client import APIClient
-from .api.errors import (
-    CivisAPIError,
-    CivisAPIKeyError,
-    CivisImportError,
-    CivisJobFailure,
-    EmptyResultError,
-)
-from .api.response import ListResponse, PaginatedResponse, Response, find, find_one
+
+#: Public name -> (module, attribute) it is taken from on first use.
+_LAZY_NAMES = {
+    "APIClient": ("api.client", "APIClient"),
+    "CivisAPIError": ("api.errors", "CivisAPIError"),
+    "CivisAPIKeyError": ("api.errors", "CivisAPIKeyError"),
+    "CivisImportError": ("api.errors", "CivisImportError"),
+    "CivisJobFailure": ("api.errors", "CivisJobFailure"),
+    "EmptyResultError": ("api.errors", "EmptyResultError"),
+    "ListResponse": ("api.response", "ListResponse"),
+    "PaginatedResponse": ("api.response", "PaginatedResponse"),
+    "Response": ("api.response", "Response"),
+    "find": ("api.response", "find"),
+    "find_one": ("api.response", "find_one"),
+    "CivisFuture": ("futures", "CivisFuture"),
+    "civis_logger": ("loggers", "civis_logger"),
+}
+
+#: Submodules imported on first attribute access (``civis.io``, ``civis.parallel``, ...).
+_LAZY_MODULES = {
+    "api",
+    "base",
+    "cli",
+    "executors",
+    "futures",
+    "io",
+    "loggers",
+    "ml",
+    "parallel",
+    "platform",
+    "response",
+    "testing",
+    "tests",
+    "utils",
+    "workflows",
+}
 
 __all__ = [
     "APIClient",
@@ -40,43 +70,40 @@ __all__ = [
     "io",
     "load_ipython_extension",
     "loggers",
+    "parallel",
     "platform",
     "testing",
     "unload_ipython_extension",
     "utils",
+    "workflows",
 ]
 
-_LAZY_MODULES = {
-    "io",
-    "futures",
-    "utils",
-    "testing",
-    "platform",
-    "base",
-    "response",
-    "cli",
-    "loggers",
-}
+# CivisML's client side (``ml``) is exported once it is part of the package.
+if importlib.util.find_spec(f"{__name__}.ml") is None:
+    _LAZY_MODULES.discard("ml")
+else:
+    __all__.append("ml")
 
 
 def __getattr__(name: str) -> Any:
-    if name in _LAZY_MODULES:
-        module = importlib.import_module(f"{__name__}.{name}")
-        globals()[name] = module
-        return module
-    if name == "CivisFuture":
-        from .futures import CivisFuture
-
-        return CivisFuture
-    if name == "civis_logger":
-        from .loggers import civis_logger
-
-        return civis_logger
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if name in _LAZY_NAMES:
+        module_name, attribute = _LAZY_NAMES[name]
+        value = getattr(importlib.import_module(f"{__name__}.{module_name}"), attribute)
+    elif name in _LAZY_MODULES:
+        try:
+            value = importlib.import_module(f"{__name__}.{name}")
+        except ModuleNotFoundError as exc:
+            if exc.name != f"{__name__}.{name}":
+                raise
+            raise AttributeError(f"module {__name__!r} has no attribute {name!r}") from None
+    else:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    globals()[name] = value
+    return value
 
 
 def __dir__() -> list[str]:
-    return sorted(set(globals()) | _LAZY_MODULES | {"CivisFuture", "civis_logger"})
+    return sorted(set(globals()) | set(_LAZY_NAMES) | _LAZY_MODULES)
 
 
 def load_ipython_extension(ipython: Any) -> None:
