@@ -338,6 +338,8 @@ def test_bad_ids_and_bodies_are_4xx_never_5xx(alice):
         ("get", f"files/{huge}", None),
         ("get", f"files/{huger}", None),
         ("get", "files/0", None),
+        ("get", "files/%C2%B2", None),
+        ("post", "files/multipart/%D9%A3/complete", None),
         ("patch", f"files/{huge}", {"name": "x"}),
         ("put", f"files/{huger}", {"name": "x", "expiresAt": None}),
         ("post", f"files/multipart/{huge}/complete", None),

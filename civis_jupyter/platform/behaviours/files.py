@@ -258,12 +258,10 @@ def create_file(req: Request) -> Reply:
 def _path_id(req: Request, name: str = "id") -> int:
     """A path id; ids that cannot name an object are 404."""
     value = req.path_params.get(name)
-    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
-        if not (isinstance(value, str) and value.isascii() and value.isdigit()):
-            raise ApiError(404, f"file {value!r} not found", "not_found")
+    if isinstance(value, str) and value.isascii() and value.isdigit():
         value = int(value)
-        if not 0 < value < 2**63:
-            raise ApiError(404, f"file {value} not found", "not_found")
+    if isinstance(value, bool) or not isinstance(value, int) or not 0 < value < 2**63:
+        raise ApiError(404, f"file {value!r} not found", "not_found")
     return value
 
 
