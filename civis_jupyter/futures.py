@@ -293,7 +293,8 @@ class _Sweeper:
 
     def __init__(self, client: APIClient):
         self.client = client
-        self.covered: dict[CivisFuture, bool] = {}
+        #: covered future -> the listings (hidden or not) its job was seen in
+        self.covered: dict[CivisFuture, frozenset[bool]] = {}
         self.unclassified: dict[CivisFuture, float] = {}
         self.watermark: dict[bool, str | None] = {False: None, True: None}
         self.next_look = 0.0
@@ -329,24 +330,34 @@ class _Sweeper:
         by_job: dict[int, list[CivisFuture]] = collections.defaultdict(list)
         for future in [*covered, *unclassified]:
             by_job[_as_int(future.job_id)].append(future)
-        found: dict[CivisFuture, tuple[bool, Any]] = {}
+        found: dict[CivisFuture, tuple[set[bool], Any]] = {}
         max_pages = math.ceil(len(by_job) / SWEEP_PAGE) + 1
         pages = 0
         try:
-            for hidden in (False, True):
-                if unclassified or hidden in covered.values():
-                    pages += self._page_through(hidden, by_job, unclassified, found, max_pages)
+            for hidden in self._listings(covered.values(), bool(unclassified)):
+                pages += self._page_through(hidden, by_job, unclassified, found, max_pages)
         except Exception as exc:  # the listing failed: every run is polled on its own
             poller._sweep_failed(self, exc)
             return
         poller._sweep_done(self, found, unclassified, pages, started)
+
+    @staticmethod
+    def _listings(seen_in: Any, looking: bool) -> tuple[bool, ...]:
+        """Which listings to read: both, unless one shows every covered job."""
+        seen_in = list(seen_in)
+        if looking or not seen_in:
+            return (False, True)
+        for hidden in (False, True):
+            if all(hidden in listings for listings in seen_in):
+                return (hidden,)
+        return (False, True)
 
     def _page_through(
         self,
         hidden: bool,
         by_job: Mapping[int, list[CivisFuture]],
         unclassified: Mapping[CivisFuture, float],
-        found: dict[CivisFuture, tuple[bool, Any]],
+        found: dict[CivisFuture, tuple[set[bool], Any]],
         max_pages: int,
     ) -> int:
         """Read pages of one listing, down to the previous look's newest entry.
@@ -376,7 +387,9 @@ class _Sweeper:
                     newest = stamp if newest is None or stamp > newest else newest
                     past_mark = past_mark or (mark is not None and stamp < mark)
                 for future in by_job.get(_as_int(_field(item, "id")), ()):
-                    found[future] = (hidden, _field(item, "last_run"))
+                    listings, _ = found.get(future, (set(), None))
+                    listings.add(hidden)
+                    found[future] = (listings, _field(item, "last_run"))
             looking = any(f not in found for f in unclassified)
             if len(items) < SWEEP_PAGE or ((past_mark or mark is None) and not looking):
                 break
@@ -545,6 +558,8 @@ class Poller:
                 if due > now:
                     wake = min(wake, due)
                     continue
+                if len(self._in_flight) >= POLL_WORKERS - 1:
+                    break  # one worker stays free for looks; the rest wait their turn
                 state = self._state(future)
                 pause = self._budget_wait(state, now)
                 if pause:
@@ -618,27 +633,30 @@ class Poller:
     def _sweep_done(
         self,
         sweeper: _Sweeper,
-        found: Mapping[CivisFuture, tuple[bool, Any]],
+        found: Mapping[CivisFuture, tuple[set[bool], Any]],
         looked_for: Mapping[CivisFuture, float],
         pages: int,
         started: float,
     ) -> None:
         now = time.monotonic()
+        apply: list[tuple[CivisFuture, Any]] = []
         with self._cond:
             self.requests += pages
             sweeper.busy = False
             sweeper.failures = 0
-            for future, (hidden, last_run) in found.items():
+            for future, (listings, last_run) in found.items():
                 if future.done() or (future not in sweeper.covered and future not in looked_for):
                     continue
                 if last_run is None or _as_int(_field(last_run, "id")) != _as_int(future.run_id):
                     self._uncover(sweeper, future, now)
                     continue
                 sweeper.unclassified.pop(future, None)
-                sweeper.covered[future] = hidden
+                sweeper.covered[future] = sweeper.covered.get(future, frozenset()) | listings
                 state = str(_field(last_run, "state") or "").lower()
                 if state and state != future.state:
-                    if state in DONE or len(future._subscribers) or future.last_response is None:
+                    if future._polls_job_runs():  # the listing shows the very same JobRun
+                        apply.append((future, last_run))
+                    elif state in DONE or len(future._subscribers):
                         self._due_now(future)
                     else:
                         future.state = state
@@ -649,6 +667,14 @@ class Poller:
                 if future in self._due and self._due[future] > now:
                     self._due[future] = max(self._due[future], started + WATCHED_RECHECK)
             self._cond.notify()
+        for future, last_run in apply:  # here, on a pool thread, not under the lock
+            delay = future._apply(last_run)
+            with self._cond:
+                if future.done():
+                    self._drop(future)
+                elif delay == 0.0:
+                    self._due_now(future)
+                self._cond.notify()
 
     def _due_now(self, future: CivisFuture) -> None:
         if future in self._in_flight:
@@ -977,6 +1003,25 @@ class CivisFuture(_cf.Future):
             response = convert_response_data_type(response)
         return response
 
+    def _polls_job_runs(self) -> bool:
+        """Whether the poller is ``jobs.get_runs`` of a real client.
+
+        Its answer is a JobRun, which ``jobs.list`` shows as each job's
+        ``lastRun``: one listing then answers for many such futures.
+        """
+        jobs = self.client.__dict__.get("jobs") if isinstance(self.client, APIClient) else None
+        return jobs is not None and self.poller == jobs.get_runs
+
+    def _apply(self, run: Any) -> float | None:
+        """Take a run seen elsewhere (a listing's ``lastRun``) as this poll's answer."""
+        if self.done():
+            return None
+        try:
+            return self._update(run)
+        except Exception as exc:  # e.g. a retry could not start a new run
+            self._fail(exc)
+            return None
+
     def _poll_error(self, exc: Exception) -> float | None:
         """An error reading the run (after the client's retries): retry the job or resolve."""
         if self._retries_used < self._max_retries:
@@ -1098,6 +1143,9 @@ class CivisFuture(_cf.Future):
     def cancel(self) -> bool:
         """Cancel the run on the platform and resolve this future as cancelled.
 
+        After the platform accepts, the run is read once: if it had already
+        ended, the future keeps that outcome.
+
         Returns
         -------
         bool
@@ -1123,10 +1171,29 @@ class CivisFuture(_cf.Future):
                 stacklevel=2,
             )
             return False
-        self._mark_cancelled()
+        self._settle_cancel()
         self._poller.wake()
         # The poller may have seen the cancelled run first and resolved the future.
         return self.cancelled()
+
+    def _settle_cancel(self) -> None:
+        """After an accepted cancel: resolve as cancelled, unless the run had ended first."""
+        try:
+            response = self._fetch(0.0)
+        except Exception:  # the cancel was accepted; its outcome cannot be read now
+            response = None
+        state = str(_field(response, "state") or "").lower()
+        if state in SUCCEEDED or state == "failed":
+            self.last_response, self.state = response, state
+            if state == "failed":
+                self._resolve(lambda: self.set_exception(self._failure(response)))
+                self._publish(response)
+            else:
+                self._succeed(response)
+            return
+        if response is not None:
+            self.last_response = response
+        self._mark_cancelled()
 
     def result(self, timeout: float | None = None) -> Any:
         """The final run response; raises the failure, or ``CancelledError``.
