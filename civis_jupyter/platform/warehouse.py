@@ -408,6 +408,72 @@ def _abs_path(path: Path) -> str:
     return str(Path(path).resolve())
 
 
+class _Interrupter:
+    """Stops one warehouse operation from another thread, however late or early.
+
+    DuckDB's ``interrupt`` only stops a statement that is running; one asked
+    for just before a statement starts would be lost. Once stopped, the
+    operation's cursors are interrupted again every few milliseconds until it
+    ends, and :meth:`check` refuses to start anything further.
+
+    Parameters
+    ----------
+    on_interrupt : callable or None
+        Given :meth:`interrupt` when the operation starts and ``None`` when it
+        ends (e.g. a run's ``on_cancel``).
+    """
+
+    _RETRY = 0.02
+
+    def __init__(self, on_interrupt: Callable[[Callable[[], None] | None], None] | None):
+        self._on_interrupt = on_interrupt
+        self._cursors: list[duckdb.DuckDBPyConnection] = []
+        self._lock = threading.Lock()
+        self._requested = threading.Event()
+        self._finished = threading.Event()
+
+    def __enter__(self) -> _Interrupter:
+        if self._on_interrupt is not None:
+            self._on_interrupt(self.interrupt)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        with self._lock:
+            self._finished.set()
+        if self._on_interrupt is not None:
+            self._on_interrupt(None)
+
+    def watch(self, cursor: duckdb.DuckDBPyConnection) -> None:
+        """Interrupt this cursor too when the operation is stopped."""
+        with self._lock:
+            self._cursors.append(cursor)
+
+    def interrupt(self) -> None:
+        """Stop the operation (never blocks; calling it again does no harm)."""
+        if self._requested.is_set() or self._finished.is_set():
+            return
+        self._requested.set()
+        threading.Thread(target=self._keep_interrupting, name="civis-sql-stop", daemon=True).start()
+
+    def check(self) -> None:
+        """Raise :class:`WarehouseError` when the operation was stopped."""
+        if self._requested.is_set():
+            raise WarehouseError("INTERRUPT Error: Interrupted!")
+
+    def _keep_interrupting(self) -> None:
+        while True:
+            with self._lock:
+                if self._finished.is_set():
+                    return
+                for cur in self._cursors:
+                    try:
+                        cur.interrupt()
+                    except duckdb.Error:
+                        pass
+            if self._finished.wait(self._RETRY):
+                return
+
+
 class Warehouse:
     """One DuckDB database (a platform database's warehouse).
 
@@ -496,7 +562,7 @@ class Warehouse:
         self,
         sql: str,
         limit: int | None = None,
-        on_cursor: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+        on_interrupt: Callable[[Callable[[], None]], None] | None = None,
     ) -> QueryResult:
         """Run one or more SQL statements; return the last statement's result.
 
@@ -506,9 +572,10 @@ class Warehouse:
             SQL text, possibly several ``;``-separated statements.
         limit : int, optional
             Fetch at most this many rows of the result.
-        on_cursor : callable, optional
-            Called with the cursor before the SQL runs (e.g. to keep its
-            ``interrupt`` for cancelling).
+        on_interrupt : callable, optional
+            Called before the SQL runs with a function that stops it (e.g. to
+            cancel a run): the running statement is interrupted and no later
+            one starts.
 
         Returns
         -------
@@ -521,13 +588,20 @@ class Warehouse:
             transaction and is rolled back).
         """
         statements = self._statements(sql)
-        with self.cursor() as cur, _transaction(cur, statements):
-            if on_cursor is not None:
-                on_cursor(cur)
+        # the interrupter ends first: nothing interrupts the rollback or close
+        with (
+            self.cursor() as cur,
+            _transaction(cur, statements),
+            _Interrupter(on_interrupt) as stop,
+        ):
+            stop.watch(cur)
             for st in statements[:-1]:
+                stop.check()
                 cur.execute(st)
+            stop.check()
             result = cur.sql(statements[-1].query)
             columns = _result_columns(statements[-1], result.description if result else None)
+            stop.check()
             rows = _fetch_rows(result, limit) if columns else []
         return QueryResult(columns=columns, rows=rows)
 
@@ -536,7 +610,7 @@ class Warehouse:
         sql: str,
         directory: Path,
         settings: CsvSettings | None = None,
-        on_cursor: Callable[[duckdb.DuckDBPyConnection], None] | None = None,
+        on_interrupt: Callable[[Callable[[], None]], None] | None = None,
     ) -> ExportResult:
         """Run SQL and write the last statement's result as CSV file(s).
 
@@ -552,8 +626,8 @@ class Warehouse:
             Where to write (created if needed).
         settings : CsvSettings, optional
             Header, delimiter, compression, quoting, naming.
-        on_cursor : callable, optional
-            Called with the cursor before the SQL runs.
+        on_interrupt : callable, optional
+            Called before the SQL runs with a function that stops it.
 
         Returns
         -------
@@ -566,11 +640,17 @@ class Warehouse:
         statements = self._statements(sql)
         last = statements[-1]
         plain = _export_path(directory, settings.filename_prefix or "output")
-        with self.cursor() as cur, _transaction(cur, statements):
-            if on_cursor is not None:
-                on_cursor(cur)
+        # the interrupter ends first: nothing interrupts the rollback or close
+        with (
+            self.cursor() as cur,
+            _transaction(cur, statements),
+            _Interrupter(on_interrupt) as stop,
+        ):
+            stop.watch(cur)
             for st in statements[:-1]:
+                stop.check()
                 cur.execute(st)
+            stop.check()
             result = cur.sql(last.query)
             columns = _result_columns(last, result.description if result else None)
             if not columns:
@@ -578,7 +658,9 @@ class Warehouse:
             # The rows stream as Arrow batches to the file instance, which
             # writes plain CSV fast; gzip (level 1, zlib off the GIL) is applied
             # afterwards, several times faster than COPY's own gzip.
-            row_count = self._write_csv(result.to_arrow_reader(_ARROW_BATCH), plain, settings)
+            stop.check()
+            rows = result.to_arrow_reader(_ARROW_BATCH)
+            row_count = self._write_csv(rows, plain, settings, stop)
         plain_settings = dataclasses.replace(settings, compression="none")
         paths = [plain]
         if settings.force_multifile and settings.max_file_size:
@@ -587,7 +669,7 @@ class Warehouse:
             paths = [_gzip_file(p) for p in paths]
         return ExportResult(columns=columns, paths=paths, row_count=row_count)
 
-    def _write_csv(self, rows: Any, target: Path, settings: CsvSettings) -> int:
+    def _write_csv(self, rows: Any, target: Path, settings: CsvSettings, stop: _Interrupter) -> int:
         """Write an Arrow stream of rows as one plain CSV file (file instance).
 
         Parameters
@@ -598,6 +680,8 @@ class Warehouse:
             The ``.csv`` file to write.
         settings : CsvSettings
             Header, delimiter and quoting (compression is applied later).
+        stop : _Interrupter
+            Interrupts the writing too when the operation is stopped.
 
         Returns
         -------
@@ -614,8 +698,10 @@ class Warehouse:
             options.append("QUOTE ''")
         name = _scratch_name("rows")
         with self._files_cursor() as files:
+            stop.watch(files)
             files.register(name, rows)
             try:
+                stop.check()
                 files.execute(
                     f"COPY (SELECT * FROM {name}) TO {_literal(_abs_path(target))} "
                     f"({', '.join(options)})"

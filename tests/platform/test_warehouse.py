@@ -492,3 +492,44 @@ def test_export_file_names_stay_in_the_export_directory(wh, tmp_path, prefix):
     with pytest.raises(WarehouseError, match="prefix"):
         wh.export_csv("SELECT 1", tmp_path / "out", CsvSettings(filename_prefix=prefix or "/"))
     assert not (tmp_path / "escape.csv").exists()
+
+
+@pytest.mark.parametrize("operation", ["execute", "export_csv"])
+def test_stopping_works_however_early_it_is_asked(wh, tmp_path, operation):
+    slow = "SELECT count(*) FROM range(100000000000) a"
+    handed = threading.Event()
+    stops: list = []
+    outcome: list[BaseException] = []
+
+    def keep(stop):
+        if stop is not None:
+            stops.append(stop)
+            handed.set()
+
+    def work() -> None:
+        try:
+            if operation == "execute":
+                wh.execute(slow, on_interrupt=keep)
+            else:
+                wh.export_csv(slow, tmp_path / "out", on_interrupt=keep)
+        except BaseException as exc:
+            outcome.append(exc)
+
+    worker = threading.Thread(target=work)
+    worker.start()
+    assert handed.wait(30)
+    stops[0]()  # before or while the statement starts: either way it stops
+    worker.join(30)
+    assert not worker.is_alive()
+    assert len(outcome) == 1 and isinstance(outcome[0], WarehouseError)
+    assert "Interrupted" in str(outcome[0])
+    assert wh.execute("SELECT count(*) FROM people").rows == [(6,)]
+
+
+def test_a_stop_asked_before_anything_ran_runs_nothing(wh):
+    with pytest.raises(WarehouseError, match="Interrupted"):
+        wh.execute(
+            "CREATE TABLE never (a INT); SELECT 1",
+            on_interrupt=lambda stop: stop() if stop is not None else None,
+        )
+    assert wh.table("public", "never") is None

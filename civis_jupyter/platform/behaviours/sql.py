@@ -131,13 +131,11 @@ def _query_executor(req: Request, job: dict[str, Any]):
             result = wh.execute(
                 job["sql"],
                 limit=job.get("previewRows") or 0,
-                on_cursor=lambda cur: ctx.on_cancel(cur.interrupt),
+                on_interrupt=ctx.on_cancel,
             )
         except WarehouseError as exc:
             ctx.check()
             raise RuntimeError(str(exc)) from None
-        finally:
-            ctx.on_cancel(None)
         ctx.update(
             resultColumns=[c.name for c in result.columns],
             resultRows=[[json_cell(v) for v in row] for row in result.rows],
@@ -219,13 +217,11 @@ def _export_executor(req: Request, job: dict[str, Any]):
                 sql,
                 ctx.run_dir / "export",
                 settings,
-                on_cursor=lambda cur: ctx.on_cancel(cur.interrupt),
+                on_interrupt=ctx.on_cancel,
             )
         except WarehouseError as exc:
             ctx.check()
             raise RuntimeError(str(exc)) from None
-        finally:
-            ctx.on_cancel(None)
         ctx.check()
         expires = time.time() + EXPORT_EXPIRY_DAYS * 86400
         expires_iso = dt.datetime.fromtimestamp(expires, dt.timezone.utc).isoformat()
