@@ -120,6 +120,7 @@ def _common(req: Request) -> dict[str, Any]:
     out = {k: body_get(req, k) for k in _COMMON_FIELDS}
     out.update(
         {
+            "notifications": body_get(req, "notifications") or {},
             "params": _check_params(body_get(req, "params")),
             "arguments": _check_arguments(body_get(req, "arguments")),
             "hidden": bool(body_get(req, "hidden", False)),

@@ -20,6 +20,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from ...api.errors import EmptyResultError
 from .errors import CivisMLError
 
 __all__ = [
@@ -215,7 +216,12 @@ def read_frame(client: Any, source: Source, work: Path) -> Any:
         from ...io import read_civis_sql
 
         table_columns(client, source)  # a clear error for a missing table
-        frame = read_civis_sql(_select_sql(source, None), source.database_id, return_as="pandas")
+        try:
+            frame = read_civis_sql(
+                _select_sql(source, None), source.database_id, return_as="pandas", client=client
+            )
+        except EmptyResultError:
+            frame = pd.DataFrame()
     else:
         path = _download(client, int(source.file_id or 0), work)
         kind = _format(path)
@@ -301,13 +307,16 @@ def iter_batches(
         from ...io import civis_to_csv
 
         path = work / "input.csv.gz"
-        civis_to_csv(
-            path,
-            _select_sql(source, columns),
-            source.database_id,
-            compression="gzip",
-            client=client,
-        ).result()
+        try:
+            civis_to_csv(
+                path,
+                _select_sql(source, columns),
+                source.database_id,
+                compression="gzip",
+                client=client,
+            ).result()
+        except EmptyResultError:
+            return
         yield from _read_csv(path, True, rows, dtype)
         return
     path = _download(client, int(source.file_id or 0), work)
@@ -362,8 +371,7 @@ def coerce(frame: Any, numeric: Sequence[str], categorical: Sequence[str]) -> An
         out[name] = pd.to_numeric(frame[name], errors="coerce").astype("float64")
     for name in categorical:
         column = frame[name]
-        text = column.astype(object).where(column.notna(), np.nan)
-        out[name] = text.map(lambda v: v if isinstance(v, str) or v is np.nan else str(v))
+        out[name] = column.astype(str).astype(object).where(column.notna(), np.nan)
     return out
 
 
@@ -376,7 +384,12 @@ def build_etl(numeric: Sequence[str], categorical: Sequence[str]) -> Any:
 
     encode = Pipeline(
         [
+            # NaN and None are both missing (a user's frame may hold either)
             ("impute", SimpleImputer(strategy="constant", fill_value="NULL")),
+            (
+                "impute_none",
+                SimpleImputer(missing_values=None, strategy="constant", fill_value="NULL"),
+            ),
             (
                 "encode",
                 OneHotEncoder(handle_unknown="infrequent_if_exist", max_categories=MAX_CATEGORIES),

@@ -32,14 +32,27 @@ SEED = 42
 FOLDS = 4
 
 
+def _logistic_cv(l1: bool, **kwargs: Any) -> Any:
+    """``LogisticRegressionCV`` with an L1 or L2 penalty, in this scikit-learn's terms."""
+    from sklearn.linear_model import LogisticRegressionCV
+
+    known = LogisticRegressionCV().get_params()
+    kwargs["scoring"] = "neg_log_loss"
+    if "use_legacy_attributes" in known:  # scikit-learn >= 1.8 names penalties by l1_ratios
+        kwargs.update(l1_ratios=(1.0 if l1 else 0.0,), use_legacy_attributes=False)
+    else:
+        kwargs["penalty"] = "l1" if l1 else "l2"
+    return LogisticRegressionCV(**kwargs)
+
+
 def _sparse_logistic() -> Any:
     from sklearn.feature_selection import SelectFromModel
-    from sklearn.linear_model import LogisticRegression, LogisticRegressionCV
+    from sklearn.linear_model import LogisticRegression
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import MaxAbsScaler
 
-    lasso = LogisticRegressionCV(
-        Cs=8, cv=3, penalty="l1", solver="liblinear", random_state=SEED, tol=1e-4
+    lasso = _logistic_cv(
+        True, Cs=8, cv=3, solver="liblinear", random_state=SEED, tol=1e-4, max_iter=1000
     )
     return Pipeline(
         [
@@ -56,7 +69,7 @@ def _sparse_regressor(final: Any) -> Any:
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import MaxAbsScaler
 
-    lasso = LassoCV(n_alphas=20, cv=3, random_state=SEED, max_iter=5000)
+    lasso = LassoCV(cv=3, random_state=SEED, max_iter=5000)
     return Pipeline(
         [
             ("scale", MaxAbsScaler()),
@@ -133,18 +146,20 @@ def _mlp(classifier: bool) -> Any:
 
 def _stacking_classifier() -> Any:
     from sklearn.ensemble import StackingClassifier
-    from sklearn.linear_model import LogisticRegressionCV
     from sklearn.pipeline import Pipeline
     from sklearn.preprocessing import MaxAbsScaler, Normalizer
 
     ridge = Pipeline(
         [
             ("scale", MaxAbsScaler()),
-            ("model", LogisticRegressionCV(Cs=8, cv=FOLDS, tol=1e-5, max_iter=10000)),
+            ("model", _logistic_cv(False, Cs=8, cv=FOLDS, tol=1e-5, max_iter=10000)),
         ]
     )
     meta = Pipeline(
-        [("normalize", Normalizer()), ("model", LogisticRegressionCV(cv=FOLDS, tol=1e-8))]
+        [
+            ("normalize", Normalizer()),
+            ("model", _logistic_cv(False, cv=FOLDS, tol=1e-8, max_iter=10000)),
+        ]
     )
     return StackingClassifier(
         [

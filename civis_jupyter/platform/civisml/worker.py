@@ -40,6 +40,7 @@ BATCH_ROWS = 50_000
 #: The CivisML version this worker answers for.
 CIVISML_VERSION = "v2.3-local"
 _MAX_WARNINGS = 50
+_THREAD_VARIABLES = ("OMP_NUM_THREADS", "OPENBLAS_NUM_THREADS", "MKL_NUM_THREADS")
 _IF_EXISTS = ("fail", "append", "drop", "truncate")
 
 
@@ -1033,6 +1034,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         )
         return 2
     action = args[0]
+    for name in _THREAD_VARIABLES:  # one BLAS thread per process unless told otherwise
+        os.environ.setdefault(name, os.environ.get("N_JOBS") or "1")
     run: Run | None = None
     try:
         run = Run.from_env()
