@@ -600,7 +600,9 @@ class Warehouse:
                 cur.execute(st)
             stop.check()
             result = cur.sql(statements[-1].query)
-            columns = _result_columns(statements[-1], result.description if result else None)
+            columns = _result_columns(
+                statements[-1], result.description if result is not None else None
+            )
             stop.check()
             rows = _fetch_rows(result, limit) if columns else []
         return QueryResult(columns=columns, rows=rows)
@@ -652,7 +654,7 @@ class Warehouse:
                 cur.execute(st)
             stop.check()
             result = cur.sql(last.query)
-            columns = _result_columns(last, result.description if result else None)
+            columns = _result_columns(last, result.description if result is not None else None)
             if not columns:
                 return ExportResult(columns=[], paths=[], row_count=0)
             # The rows stream as Arrow batches to the file instance, which

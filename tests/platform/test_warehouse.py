@@ -533,3 +533,21 @@ def test_a_stop_asked_before_anything_ran_runs_nothing(wh):
             on_interrupt=lambda stop: stop() if stop is not None else None,
         )
     assert wh.table("public", "never") is None
+
+
+def test_the_last_statement_runs_once_and_an_empty_result_keeps_its_header(wh, tmp_path):
+    res = wh.execute("CREATE SEQUENCE once_q; SELECT nextval('once_q') AS n")
+    assert res.rows == [(1,)]
+    out = wh.export_csv(
+        "CREATE SEQUENCE once_e; SELECT nextval('once_e') AS n",
+        tmp_path / "a",
+        CsvSettings(compression="none"),
+    )
+    assert out.paths[0].read_text() == "n\n1\n"
+    wh.execute("CREATE TABLE empty_one (a BIGINT, b VARCHAR)")
+    empty = wh.export_csv(
+        "SELECT * FROM empty_one", tmp_path / "b", CsvSettings(compression="none")
+    )
+    assert [c.name for c in empty.columns] == ["a", "b"] and empty.row_count == 0
+    assert empty.paths[0].read_text() == "a,b\n"
+    assert wh.execute("SELECT * FROM empty_one").columns[0].name == "a"
