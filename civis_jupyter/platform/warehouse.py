@@ -104,7 +104,7 @@ _REFUSED_STATEMENTS = {
 }
 #: ``EXPLAIN [ANALYZE] [(options)]`` before the explained statement.
 _EXPLAIN_PREFIX = re.compile(
-    r"\s*EXPLAIN\s+(?:ANALY[SZ]E\s+)?(?:\((?:[^()']|'[^']*')*\)\s*)?", re.I
+    r"\s*EXPLAIN\b\s*(?:ANALY[SZ]E\b\s*)?(?:\((?:[^()']|'[^']*')*\)\s*)?", re.I
 )
 _FILENAME_PREFIX = re.compile(r"[^/\\\x00]{1,200}")
 
