@@ -562,7 +562,7 @@ class Warehouse:
         self,
         sql: str,
         limit: int | None = None,
-        on_interrupt: Callable[[Callable[[], None]], None] | None = None,
+        on_interrupt: Callable[[Callable[[], None] | None], None] | None = None,
     ) -> QueryResult:
         """Run one or more SQL statements; return the last statement's result.
 
@@ -573,9 +573,9 @@ class Warehouse:
         limit : int, optional
             Fetch at most this many rows of the result.
         on_interrupt : callable, optional
-            Called before the SQL runs with a function that stops it (e.g. to
-            cancel a run): the running statement is interrupted and no later
-            one starts.
+            Called before the SQL runs with a function that stops it (e.g. a
+            run's ``on_cancel``): the running statement is interrupted and no
+            later one starts. Called with ``None`` when the SQL is done.
 
         Returns
         -------
@@ -612,7 +612,7 @@ class Warehouse:
         sql: str,
         directory: Path,
         settings: CsvSettings | None = None,
-        on_interrupt: Callable[[Callable[[], None]], None] | None = None,
+        on_interrupt: Callable[[Callable[[], None] | None], None] | None = None,
     ) -> ExportResult:
         """Run SQL and write the last statement's result as CSV file(s).
 
@@ -629,7 +629,7 @@ class Warehouse:
         settings : CsvSettings, optional
             Header, delimiter, compression, quoting, naming.
         on_interrupt : callable, optional
-            Called before the SQL runs with a function that stops it.
+            As for :meth:`execute`.
 
         Returns
         -------
