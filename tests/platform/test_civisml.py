@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import json
 import re
+import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -424,3 +425,49 @@ def test_metrics_json_is_plain_json(trained, client):
     )
     text = json.dumps(civis.io.file_to_json(file_id, client=client))
     assert "NaN" not in text and "Infinity" not in text
+
+
+def test_training_runs_live_and_can_be_cancelled(client):
+    model = ModelPipeline(
+        "gradient_boosting_classifier",
+        "upgrade",
+        parameters={"n_estimators": 100_000},
+        client=client,
+    )
+    future = model.train(table_name="ml.customers", database_name=DB, polling_interval=FAST)
+
+    def live_line() -> bool:
+        logs = client.jobs.list_runs_logs(future.job_id, future.run_id)
+        return any(entry.message.startswith("Cross-validating") for entry in logs)
+
+    _wait_for(live_line, "the cross-validation to start")
+    assert future.cancel()
+    _wait_for(
+        lambda: client.jobs.get_runs(future.job_id, future.run_id).state == "cancelled",
+        "the run to be cancelled",
+    )
+
+
+def test_two_targets_have_metrics_and_scores_each(client):
+    model = ModelPipeline(
+        "extra_trees_regressor",
+        ["value", "upgrade"],
+        primary_key="customer_id",
+        parameters={"n_estimators": 10},
+        client=client,
+    )
+    future = model.train(table_name="ml.customers", database_name=DB, polling_interval=FAST)
+    metrics = future.metrics
+    value, upgrade = metrics["r_squared"]
+    assert value > 0.8 and 0 < upgrade < value
+    assert len(metrics["y_yhat_plot"]) == 2
+    assert list(future.table.columns) == ["value", "upgrade"] and len(future.table) == ROWS
+    assert future.metadata["data"]["target_columns"] == ["value", "upgrade"]
+
+
+def _wait_for(predicate: Any, what: str, timeout: float = 60) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"timed out waiting for {what}")
+        time.sleep(FAST)
