@@ -2,8 +2,10 @@
 
 For each scenario, N container runs of ``sleep 2`` are started together on a
 fresh embedded platform (in its own process, so that it does not share the
-interpreter with the clients), then each client follows them with N futures
-(``CivisFuture(client.jobs.get_runs, (job, run))``). Reported per client:
+interpreter with the clients), then each client follows them with N futures,
+``CivisFuture(client.jobs.get_runs, (job, run))`` (poller ``jobs``) or
+``CivisFuture(client.scripts.get_containers_runs, (job, run))`` (poller
+``containers``: the ContainerFuture's). Reported per client:
 
 - end-noticed lag: seconds between a run's ``finished_at`` and the moment its
   future's done-callback ran (median and max);
@@ -16,7 +18,7 @@ Scenarios: N in {50, 200} x added latency in {0, 50 ms} x rate limit
 takes 2N requests, which count against the rate limit as they would on Civis.
 
 Run: ``python benchmarks/bench_futures.py [--sizes 50,200] [--latencies 0,0.05]
-[--limits off,real] [--clients ours,official] [--deadline 90]``.
+[--limits off,real] [--clients ours,official] [--pollers jobs] [--deadline 90]``.
 """
 
 from __future__ import annotations
@@ -153,7 +155,9 @@ def _official_threads(futs: list[Any]) -> set[threading.Thread]:
     }
 
 
-def scenario(kind: str, n: int, latency: float, limit: str, deadline: float, counter: Counter):
+def scenario(
+    kind: str, n: int, latency: float, limit: str, deadline: float, counter: Counter, poller: str
+) -> dict[str, Any]:
     """Run one scenario; return a dict of measurements."""
     platform = Platform(latency, RATE_LIMITS[limit])
     os.environ["CIVIS_API_ENDPOINT"] = platform.endpoint
@@ -185,8 +189,11 @@ def scenario(kind: str, n: int, latency: float, limit: str, deadline: float, cou
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             for index, (job, run) in enumerate(runs):
+                method = (
+                    client.jobs.get_runs if poller == "jobs" else client.scripts.get_containers_runs
+                )
                 fut = lib.futures.CivisFuture(
-                    client.jobs.get_runs, (job, run), client=client, poll_on_creation=False
+                    method, (job, run), client=client, poll_on_creation=False
                 )
                 fut.add_done_callback(lambda _f, i=index: noticed.setdefault(i, time.time()))
                 futs.append(fut)
@@ -227,6 +234,7 @@ def main() -> None:
     parser.add_argument("--latencies", default="0,0.05")
     parser.add_argument("--limits", default="off,real")
     parser.add_argument("--clients", default="ours,official")
+    parser.add_argument("--pollers", default="jobs")
     parser.add_argument("--deadline", type=float, default=90.0)
     args = parser.parse_args()
     import logging
@@ -234,22 +242,27 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="  [log] %(name)s: %(message)s")
     counter = Counter()
     print(
-        f"{'futures':>7} {'latency':>7} {'limit':>5} {'client':>8} {'median lag':>11} "
+        f"{'futures':>7} {'latency':>7} {'limit':>5} {'poller':>10} {'client':>8} {'median lag':>11} "
         f"{'max lag':>11} {'requests':>8} {'429s':>5} {'threads':>7} {'unresolved':>10}"
     )
     note = None
-    for n in [int(x) for x in args.sizes.split(",")]:
-        for latency in [float(x) for x in args.latencies.split(",")]:
-            for limit in args.limits.split(","):
-                for kind in args.clients.split(","):
-                    out = scenario(kind, n, latency, limit, args.deadline, counter)
-                    note = note or (None if out["max_runs_param"] else "max_runs")
-                    print(
-                        f"{n:>7} {latency * 1000:>5.0f}ms {limit:>5} {kind:>8} "
-                        f"{_fmt(out['median'])} {_fmt(out['max'])} {out['requests']:>8} "
-                        f"{out['429s']:>5} {out['threads']:>7} {out['unresolved']:>10}",
-                        flush=True,
-                    )
+    grid = [
+        (n, latency, limit, poller, kind)
+        for n in [int(x) for x in args.sizes.split(",")]
+        for latency in [float(x) for x in args.latencies.split(",")]
+        for limit in args.limits.split(",")
+        for poller in args.pollers.split(",")
+        for kind in args.clients.split(",")
+    ]
+    for n, latency, limit, poller, kind in grid:
+        out = scenario(kind, n, latency, limit, args.deadline, counter, poller)
+        note = note or (None if out["max_runs_param"] else "max_runs")
+        print(
+            f"{n:>7} {latency * 1000:>5.0f}ms {limit:>5} {poller:>10} {kind:>8} "
+            f"{_fmt(out['median'])} {_fmt(out['max'])} {out['requests']:>8} "
+            f"{out['429s']:>5} {out['threads']:>7} {out['unresolved']:>10}",
+            flush=True,
+        )
     if note:
         print("(LocalPlatform has no max_runs parameter yet: the attribute was set to None.)")
     sys.stdout.flush()

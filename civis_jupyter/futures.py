@@ -233,7 +233,8 @@ class _Budget:
     Civis counts requests per key in fixed windows (1000 per 5 minutes) and
     reports ``X-RateLimit-Remaining`` on every response, but not when the
     window resets: that is assumed to be a window after the first
-    observation, and learned when the count goes up again.
+    observation (no later than the truth), and learned when the count goes
+    up again. Once the assumed window is over, one probe refreshes the count.
     """
 
     def __init__(self, transport: Transport):
@@ -241,6 +242,7 @@ class _Budget:
         self.window_start: float | None = None
         self.last_remaining: int | None = None
         self.last_spent = 0.0
+        self.probe_from: int | None = None
         self.logged = False
 
     def wait(self, now: float, in_flight: int, slow_pace: float) -> float:
@@ -248,11 +250,17 @@ class _Budget:
         limit, remaining = self.transport.rate_limit, self.transport.calls_remaining
         if not limit or remaining is None:
             return 0.0
-        if self.window_start is None or now - self.window_start >= RATE_WINDOW:
+        if self.window_start is None:
             self.window_start = now
         elif self.last_remaining is not None and remaining > self.last_remaining + limit * 0.1:
-            self.window_start = now  # the count went back up: a new window began
+            self.window_start, self.probe_from = now, None  # the count went back up
+        elif now - self.window_start >= RATE_WINDOW:  # the window has reset by now
+            self.window_start, self.probe_from = now, self.transport.requests_sent
         self.last_remaining = remaining
+        if self.probe_from is not None:
+            if self.transport.requests_sent == self.probe_from:  # the count is stale
+                return max(0.0, self.last_spent + 0.2 - now)
+            self.probe_from = None
         reset_in = max(1.0, self.window_start + RATE_WINDOW - now)
         usable = remaining - in_flight - max(5, int(limit * RATE_RESERVE))
         if usable - reset_in / slow_pace > 0:
@@ -813,8 +821,8 @@ class CivisFuture(_cf.Future):
         self._callback_error: BaseException | None = None
         with _registry_lock:
             _registry.append(weakref.ref(self))
-        _new_future.notify(self)
         self._poller = poller_for(self.client)
+        _new_future.notify(self)  # once subscribe() works
         delay: float | None = 0.0
         if poll_on_creation:
             delay = self._poll(long_poll=0.0)

@@ -420,3 +420,35 @@ def test_jobs_listing_watches_many_runs_with_few_requests(client, caplog):
     # run every poll interval.
     assert client._transport.requests_sent - before < 12 + 25
     assert not [r for r in caplog.records if "rate limit" in r.getMessage()]
+
+
+def test_polls_stay_within_the_rate_limit_and_say_so_once(tmp_path, monkeypatch, caplog):
+    from civis_jupyter import futures
+    from civis_jupyter.platform.server import RateLimiter
+
+    window = 4.0
+    monkeypatch.setattr(futures, "RATE_WINDOW", window)
+    with LocalPlatform(data_dir=tmp_path / "p", rate_limit=24) as platform:
+        platform.limiter = RateLimiter(24, window=window)  # Civis's fixed window, shorter
+        client = _client_for(platform)
+        statuses: list[int] = []
+        send = client._transport.session.send
+
+        def counting(request, **kwargs):
+            response = send(request, **kwargs)
+            statuses.append(response.status_code)
+            return response
+
+        monkeypatch.setattr(client._transport.session, "send", counting)
+        scripts = [container(client, "sleep 0.5", name=f"limited {i}") for i in range(8)]
+        runs = [client.jobs.post_runs(s.id) for s in scripts]
+        with caplog.at_level(logging.WARNING, logger="civis_jupyter.futures"):
+            futs = [
+                ContainerFuture(s.id, r.id, client=client, poll_on_creation=False)
+                for s, r in zip(scripts, runs)
+            ]
+            done, _ = cf.wait(futs, timeout=60)
+        assert len(done) == 8 and all(f.succeeded() for f in futs)
+        assert 429 not in statuses
+        stretched = [r for r in caplog.records if "rate limit" in r.getMessage()]
+        assert len(stretched) == 1
