@@ -242,8 +242,9 @@ def main() -> None:
     logging.basicConfig(level=logging.WARNING, format="  [log] %(name)s: %(message)s")
     counter = Counter()
     print(
-        f"{'futures':>7} {'latency':>7} {'limit':>5} {'poller':>10} {'client':>8} {'median lag':>11} "
-        f"{'max lag':>11} {'requests':>8} {'429s':>5} {'threads':>7} {'unresolved':>10}"
+        f"{'futures':>7} {'latency':>7} {'limit':>5} {'poller':>10} {'client':>8} "
+        f"{'median lag':>11} {'max lag':>11} {'requests':>8} {'429s':>5} {'threads':>7} "
+        f"{'unresolved':>10}"
     )
     note = None
     grid = [
