@@ -463,6 +463,25 @@ def test_two_targets_have_metrics_and_scores_each(client):
     assert len(metrics["y_yhat_plot"]) == 2
     assert list(future.table.columns) == ["value", "upgrade"] and len(future.table) == ROWS
     assert future.metadata["data"]["target_columns"] == ["value", "upgrade"]
+    prediction = model.predict(
+        table_name="ml.customers", database_name=DB, dvs_to_predict=["upgrade"]
+    )
+    assert list(prediction.table.columns) == ["upgrade"] and len(prediction.table) == ROWS
+
+
+def test_training_reads_a_csv_file(client, customers, tmp_path):
+    path = tmp_path / "customers.csv"
+    customers.to_csv(path, index=False)
+    model = ModelPipeline(
+        "sparse_ridge_regressor",
+        "value",
+        primary_key="customer_id",
+        excluded_columns=["upgrade"],
+        client=client,
+    )
+    future = model.train(csv_path=str(path), polling_interval=FAST)
+    assert future.metrics["r_squared"] > 0.8
+    assert future.metadata["run"]["configuration"]["data"]["file_id"] is not None
 
 
 def _wait_for(predicate: Any, what: str, timeout: float = 60) -> None:

@@ -270,14 +270,23 @@ class Layout:
         n = len(self.class_names[target])
         return [n - 1] if n == 2 else list(range(n))
 
-    def columns(self) -> list[str]:
-        """Names of the score columns."""
+    def groups(self) -> list[list[str]]:
+        """Names of the score columns, target by target."""
         if not self.classifier:
-            return list(self.targets)
-        out = []
-        for t, target in enumerate(self.targets):
-            out += [f"{target}_{self.class_names[t][i]}" for i in self.picked(t)]
-        return out
+            return [[target] for target in self.targets]
+        return [
+            [f"{target}_{self.class_names[t][i]}" for i in self.picked(t)]
+            for t, target in enumerate(self.targets)
+        ]
+
+    def columns(self, wanted: Sequence[str] = ()) -> list[str]:
+        """Names of the score columns (of the ``wanted`` targets only, if given)."""
+        return [
+            name
+            for target, group in zip(self.targets, self.groups())
+            if not wanted or target in wanted
+            for name in group
+        ]
 
     def matrix(self, outputs: Any) -> Any:
         """Score columns from ``predict_proba`` (classifiers) or ``predict`` outputs."""
@@ -799,12 +808,15 @@ def _prediction_layout(meta: dict[str, Any], estimator: Any, wanted: list[str]) 
     classes = data.get("class_names")
     if classifier and classes is None:
         fitted = getattr(estimator, "classes_", None)
-        classes = [list(c) for c in fitted] if isinstance(fitted, list) else list(fitted or [])
+        if isinstance(fitted, list):
+            classes = [list(c) for c in fitted]
+        else:
+            classes = [] if fitted is None else list(fitted)
     if classifier and classes and not isinstance(classes[0], list):
         classes = [classes]
-    if not targets:
-        targets = ["score"] if not classifier else [f"score{i}" for i in range(len(classes))]
-        targets = targets if len(targets) > 1 else ["score"]
+    if not targets:  # a registered model without target names
+        count = len(classes) if classifier else 1
+        targets = [f"score{i}" for i in range(count)] if count > 1 else ["score"]
     unknown = [t for t in wanted if t not in targets]
     if unknown:
         raise CivisMLError(f"TARGET_COLUMN {unknown[0]!r} is not a target of this model")
@@ -850,10 +862,7 @@ def predict(run: Run) -> None:
     path = run.work / "predictions.csv.gz"
     keys: set[Any] = set()
     total = 0
-    score_names = layout.columns()
-    keep = [
-        c for c in score_names if not wanted or any(c == t or c.startswith(f"{t}_") for t in wanted)
-    ]
+    keep = layout.columns(wanted)
     pk_sample = None
     batches = data_mod.iter_batches(run.client, source, columns, categorical, rows, run.work)
     for batch in batches:
