@@ -37,13 +37,13 @@ def _frame_bundle(magics: CivisMagics) -> Any:
     return show
 
 
-def _future_bundle(magics: CivisMagics) -> Any:
-    def show(future: Any, include: Any = None, exclude: Any = None) -> Any:
-        if not _widgets_on(magics):
-            return None
-        from .widgets.run import RunWidget
+def _future_display(magics: CivisMagics) -> Any:
+    def show(future: Any) -> None:
+        # Displayed (not returned as a bundle) so that the output has a display id:
+        # the saved notebook's card then follows the run to its end.
+        from .widgets.run import show_future
 
-        return RunWidget(future, log_lines=magics.log_lines)._repr_mimebundle_()
+        show_future(future, log_lines=magics.log_lines, widgets_on=_widgets_on(magics))
 
     return show
 
@@ -99,7 +99,9 @@ def load_ipython_extension(ipython: Any) -> None:
     formatter.for_type(pd.DataFrame, _frame_bundle(magics))
     formatter.for_type(ListResponse, _list_bundle(magics))
     formatter.for_type(PaginatedResponse, _list_bundle(magics))
-    formatter.for_type_by_name("civis_jupyter.futures", "CivisFuture", _future_bundle(magics))
+    ipython.display_formatter.ipython_display_formatter.for_type_by_name(
+        "civis_jupyter.futures", "CivisFuture", _future_display(magics)
+    )
     injected = {"civis": civis_jupyter, "client": client}
     ipython.push(injected)
     comms = None
@@ -135,11 +137,12 @@ def unload_ipython_extension(ipython: Any) -> None:
     formatter = ipython.display_formatter.mimebundle_formatter
     for kind in (pd.DataFrame, ListResponse, PaginatedResponse):
         formatter.type_printers.pop(kind, None)
-    formatter.deferred_printers.pop(("civis_jupyter.futures", "CivisFuture"), None)
+    displayer = ipython.display_formatter.ipython_display_formatter
+    displayer.deferred_printers.pop(("civis_jupyter.futures", "CivisFuture"), None)
     try:
         from ..futures import CivisFuture
 
-        formatter.type_printers.pop(CivisFuture, None)
+        displayer.type_printers.pop(CivisFuture, None)
     except ImportError:  # pragma: no cover
         pass
     for name, value in state["injected"].items():

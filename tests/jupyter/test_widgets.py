@@ -110,25 +110,35 @@ def test_jobs_browser_filters_pages_runs_and_reruns(client, tmp_path):
     assert "browser-target-job" in browser.static_html()
 
 
-def test_files_browser_finds_previews_downloads_and_uploads(client, tmp_path):
+def test_files_browser_finds_previews_links_downloads_and_uploads(client, tmp_path):
     import io
+
+    import requests
 
     data = b"name,score\nada,1\nbob,2\n"
     file_id = civis.io.file_to_civis(io.BytesIO(data), "browser_scores.csv", client=client)
-    workdir = tmp_path / "work"
-    workdir.mkdir()
-    browser = FilesBrowser(client, search="browser_scores", workdir=workdir)
+    browser = FilesBrowser(client, search="browser_scores")
     assert file_id in [f["id"] for f in browser._files]
     browser.selected_file = file_id
     assert "<table" in browser._preview.value and "ada" in browser._preview.value
-    target = browser.download()
-    assert target.read_bytes() == data
-    (workdir / "upload_me.txt").write_text("hello")
-    browser._refresh_local_files()
-    new_id = browser.upload("upload_me.txt")
+    # Download is a link the browser follows: nothing is written by the kernel.
+    url = browser.download_url()
+    assert f'href="{url.replace("&", "&amp;")}"' in browser._download.value
+    assert 'download="browser_scores.csv"' in browser._download.value
+    assert requests.get(url, timeout=30).content == data
+    assert list(tmp_path.iterdir()) == []
+    new_id = browser.upload("upload_me.txt", b"hello")
     buf = io.BytesIO()
     civis.io.civis_to_file(new_id, buf, client=client)
     assert buf.getvalue() == b"hello"
+    # The FileUpload widget's value (what the browser sends) goes the same way.
+    sent = {"name": "from_browser.txt", "type": "text/plain", "size": 8, "last_modified": 0}
+    browser._upload.set_state({"value": [{**sent, "content": memoryview(b"hi there")}]})
+    assert "from_browser.txt" in browser.message and browser._upload.value == ()
+    uploaded = int(browser.message.split("file ")[1].rstrip("."))
+    buf = io.BytesIO()
+    civis.io.civis_to_file(uploaded, buf, client=client)
+    assert buf.getvalue() == b"hi there"
 
 
 def test_preview_of_json_text_and_binary():

@@ -2,12 +2,23 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import html
 import threading
+import time
 from collections.abc import Callable
 from typing import Any
 
-__all__ = ["StaticFallback", "badge", "escape", "fmt_seconds", "in_kernel_context"]
+__all__ = [
+    "StaticFallback",
+    "badge",
+    "escape",
+    "fmt_seconds",
+    "in_kernel_context",
+    "local_time",
+    "plural",
+    "relative_time",
+]
 
 STATE_COLOURS = {
     "queued": "#6c757d",
@@ -45,10 +56,30 @@ def badge(state: str | None) -> str:
     )
 
 
+def plural(count: int, word: str, words: str | None = None) -> str:
+    """``1 row``, ``2 rows``, ``1,000 rows``.
+
+    Parameters
+    ----------
+    count : int
+    word : str
+        The singular.
+    words : str, optional
+        The plural (default: ``word + "s"``).
+
+    Returns
+    -------
+    str
+    """
+    return f"{count:,} {word if count == 1 else (words or word + 's')}"
+
+
 def fmt_seconds(seconds: float | None) -> str:
-    """Format a duration like ``1m 05s``."""
+    """Format a duration like ``0.4s``, ``12s`` or ``1m 05s``."""
     if seconds is None:
         return "-"
+    if 0 <= seconds < 9.95:
+        return f"{seconds:.1f}s"
     seconds = max(0, round(seconds))
     hours, rest = divmod(seconds, 3600)
     minutes, secs = divmod(rest, 60)
@@ -57,6 +88,63 @@ def fmt_seconds(seconds: float | None) -> str:
     if minutes:
         return f"{minutes}m {secs:02d}s"
     return f"{secs}s"
+
+
+def _moment(value: Any) -> dt.datetime | None:
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
+
+
+def local_time(value: Any) -> str:
+    """An ISO 8601 time in the local time zone, like ``2024-05-01 14:03``.
+
+    Parameters
+    ----------
+    value : str or None
+
+    Returns
+    -------
+    str
+        ``""`` if absent; the text itself if it is not a time.
+    """
+    moment = _moment(value)
+    if moment is None:
+        return "" if not value else str(value)
+    return moment.astimezone().strftime("%Y-%m-%d %H:%M")
+
+
+def relative_time(value: Any, now: float | None = None) -> str:
+    """How long ago an ISO 8601 time was, like ``just now``, ``3 min ago``, ``2 days ago``.
+
+    Parameters
+    ----------
+    value : str or None
+    now : float, optional
+        The present (seconds since the epoch; default: now).
+
+    Returns
+    -------
+    str
+    """
+    moment = _moment(value)
+    if moment is None:
+        return "" if not value else str(value)
+    ago = (time.time() if now is None else now) - moment.timestamp()
+    if ago < 0:
+        return "in the future" if ago < -60 else "just now"
+    for size, unit in ((86400 * 365, "year"), (86400 * 30, "month"), (86400, "day")):
+        if ago >= size:
+            return plural(int(ago // size), unit) + " ago"
+    if ago >= 3600:
+        return f"{int(ago // 3600)} h ago"
+    if ago >= 60:
+        return f"{int(ago // 60)} min ago"
+    return "just now" if ago < 10 else f"{int(ago)} s ago"
 
 
 class StaticFallback:
