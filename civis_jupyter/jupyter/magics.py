@@ -419,7 +419,7 @@ class CivisMagics(Magics):
             if self.widgets:
                 from .widgets.run import RunWidget
 
-                display(RunWidget(future, title="%%civis_sql", log_lines=self.log_lines))
+                RunWidget(future, title="%%civis_sql", log_lines=self.log_lines).show()
             if output_var:
 
                 def store(fut: Any) -> None:
