@@ -234,11 +234,13 @@ class ModelFuture(ContainerFuture):
                 self._metadata = meta
         return self._metadata
 
-    def _fetch_validation(self) -> dict[str, Any] | None:
+    def _fetch_validation(self, missing_ok: bool = True) -> dict[str, Any] | None:
         try:
             return self._read_json(METRICS, self.train_job_id, self.train_run_id)
         except FileNotFoundError:
-            return None
+            if missing_ok:
+                return None
+            raise
 
     def _wait_for_end(self) -> None:
         """Wait until the run ended (without raising its failure)."""
@@ -318,8 +320,14 @@ class ModelFuture(ContainerFuture):
 
     @property
     def validation_metadata(self) -> dict[str, Any] | None:
-        """The training run's ``metrics.json``; ``None`` if validation was skipped."""
-        return self._or_run_failure(self._fetch_validation)
+        """The training run's ``metrics.json``; ``None`` if validation was skipped.
+
+        Raises the run's failure if a training run failed before writing it.
+        """
+        try:
+            return self._or_run_failure(lambda: self._fetch_validation(missing_ok=False))
+        except FileNotFoundError:
+            return None
 
     @property
     def metrics(self) -> dict[str, Any] | None:

@@ -132,6 +132,8 @@ def _list_query(req: Request, target: list[str]) -> Query:
             ids = {int(v) for v in map(str, values) if v.strip().isdigit()}
             authors = ids if authors is None else authors & ids
             continue
+        if name == "from_template_id" and isinstance(value, str):  # Civis: "1, 2" is any of them
+            value = [v.strip() for v in value.split(",") if v.strip()]
         equals[snake_to_camel(name)] = value
     parent = _parent(target, req.path_params)
     return Query(
