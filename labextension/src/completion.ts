@@ -38,12 +38,20 @@ export class CivisSqlCompletionProvider implements ICompletionProvider {
       schema: target.schema,
       table: target.table
     });
+    if (names.hint) {
+      // Shown in the popup; choosing it leaves the text as it is.
+      return {
+        start: target.start,
+        end: request.offset,
+        items: [{ label: names.hint, insertText: target.prefix, type: 'hint' }]
+      };
+    }
     const prefix = target.prefix.toLowerCase();
     const type = target.request.replace(/s$/, '');
     return {
       start: target.start,
       end: request.offset,
-      items: names
+      items: names.items
         .filter(name => name.toLowerCase().startsWith(prefix))
         .map(name => ({ label: name, insertText: name, type }))
     };

@@ -4,7 +4,8 @@
  * - SQL highlighting in %%civis_sql cells (from the moment a notebook opens);
  * - completion of database, schema, table and column names in those cells,
  *   answered by the kernel extension (`%load_ext civis_jupyter`);
- * - a "Civis runs" side panel with the current kernel's runs.
+ * - a "Civis runs" side panel with the current kernel's runs;
+ * - run cards of finished cells brought to their run's final state.
  */
 import {
   ILabShell,
@@ -20,6 +21,7 @@ import { ICompletionProviderManager } from '@jupyterlab/completer';
 import { INotebookTracker } from '@jupyterlab/notebook';
 
 import { CivisSqlCompletionProvider } from './completion';
+import { followDisplayUpdates } from './displays';
 import { mayHoldSql, SqlLanguage, sqlCellHighlighting } from './highlight';
 import { RunsPanel } from './runs';
 
@@ -78,4 +80,15 @@ const runs: JupyterFrontEndPlugin<void> = {
   }
 };
 
-export default [highlighting, completion, runs];
+const displays: JupyterFrontEndPlugin<void> = {
+  id: 'civis-jupyter:display-updates',
+  description: 'Run cards in finished cells follow their run to its end.',
+  autoStart: true,
+  requires: [INotebookTracker],
+  activate: (_app: JupyterFrontEnd, tracker: INotebookTracker) => {
+    tracker.widgetAdded.connect((_, panel) => followDisplayUpdates(panel));
+    tracker.forEach(panel => followDisplayUpdates(panel));
+  }
+};
+
+export default [highlighting, completion, runs, displays];

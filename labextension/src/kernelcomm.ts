@@ -5,6 +5,14 @@ import { Kernel } from '@jupyterlab/services';
 
 export const COMPLETION_TARGET = 'civis_jupyter.completion';
 export const RUNS_TARGET = 'civis_jupyter.runs';
+/** A control-channel request cancelling a run (answered while cells run). */
+export const CANCEL_REQUEST = 'civis_cancel_request';
+
+/** A completion answer: names, or a hint to show instead. */
+export interface INames {
+  items: string[];
+  hint?: string;
+}
 
 /** A completion request sent to the kernel (without its id). */
 export interface INamesRequest {
@@ -21,29 +29,31 @@ export class NamesClient {
     this._ttl = ttlMs;
   }
 
-  /** Names for a request (cached for a few minutes); [] if the kernel has none. */
-  async names(request: INamesRequest): Promise<string[]> {
+  /** Names for a request (cached for a few minutes); none if the kernel has none. */
+  async names(request: INamesRequest): Promise<INames> {
     const key = JSON.stringify(request);
     const hit = this._cache.get(key);
     if (hit && Date.now() - hit.at < this._ttl) {
-      return hit.items;
+      return hit.names;
     }
-    const items = await this._ask(request);
-    this._cache.set(key, { at: Date.now(), items });
-    return items;
+    const names = await this._ask(request);
+    if (!names.hint) {
+      this._cache.set(key, { at: Date.now(), names }); // a hint may change: not cached
+    }
+    return names;
   }
 
-  private _ask(request: INamesRequest): Promise<string[]> {
+  private _ask(request: INamesRequest): Promise<INames> {
     const comm = this._comm();
     const id = ++this._nextId;
-    return new Promise<string[]>(resolve => {
+    return new Promise<INames>(resolve => {
       const timer = setTimeout(() => {
         this._pending.delete(id);
-        resolve([]);
+        resolve({ items: [] });
       }, 15_000);
-      this._pending.set(id, (items: string[]) => {
+      this._pending.set(id, (names: INames) => {
         clearTimeout(timer);
-        resolve(items);
+        resolve(names);
       });
       comm.send({ id, ...request });
     });
@@ -53,16 +63,16 @@ export class NamesClient {
     if (!this._open || this._open.isDisposed) {
       const comm = this._kernel.createComm(COMPLETION_TARGET);
       comm.onMsg = msg => {
-        const data = msg.content.data as { id?: number; items?: string[] };
+        const data = msg.content.data as { id?: number; items?: string[]; hint?: string };
         const done = data.id !== undefined ? this._pending.get(data.id) : undefined;
         if (done) {
           this._pending.delete(data.id!);
-          done(data.items ?? []);
+          done({ items: data.items ?? [], hint: data.hint });
         }
       };
       comm.onClose = () => {
         this._open = null; // e.g. the extension is not loaded in this kernel yet
-        this._pending.forEach(done => done([]));
+        this._pending.forEach(done => done({ items: [] }));
         this._pending.clear();
       };
       comm.open();
@@ -75,6 +85,6 @@ export class NamesClient {
   private _ttl: number;
   private _open: Kernel.IComm | null = null;
   private _nextId = 0;
-  private _pending = new Map<number, (items: string[]) => void>();
-  private _cache = new Map<string, { at: number; items: string[] }>();
+  private _pending = new Map<number, (names: INames) => void>();
+  private _cache = new Map<string, { at: number; names: INames }>();
 }

@@ -1,14 +1,14 @@
 /**
  * The "Civis runs" side panel: the runs of the current notebook's kernel,
- * with state, ticking elapsed time and a cancel button.
+ * with their names, states, durations (ticking while live) and a cancel
+ * button for live runs.
  */
 import { INotebookTracker, NotebookPanel } from '@jupyterlab/notebook';
-import { Kernel } from '@jupyterlab/services';
+import { Kernel, KernelMessage } from '@jupyterlab/services';
 import { Widget } from '@lumino/widgets';
 
-import { RUNS_TARGET } from './kernelcomm';
-import { formatElapsed } from './sqlcell';
-import { IRun, renderRuns } from './runsview';
+import { CANCEL_REQUEST, RUNS_TARGET } from './kernelcomm';
+import { IRun, renderRuns, runTime } from './runsview';
 
 /** The side panel. */
 export class RunsPanel extends Widget {
@@ -18,6 +18,13 @@ export class RunsPanel extends Widget {
     this.addClass('civis-runs-panel');
     this.title.caption = 'Civis runs';
     this.title.label = 'Civis runs';
+    const header = document.createElement('h3');
+    header.className = 'civis-runs-title';
+    header.textContent = 'Civis runs of this notebook';
+    this.node.appendChild(header);
+    this._message = document.createElement('div');
+    this._message.className = 'civis-runs-message';
+    this.node.appendChild(this._message);
     this._list = document.createElement('div');
     this.node.appendChild(this._list);
     this._tracker = tracker;
@@ -71,26 +78,61 @@ export class RunsPanel extends Widget {
     };
     comm.open();
     this._comm = comm;
+    this._kernel = kernel;
+  }
+
+  /**
+   * Cancel a run over the control channel: it is answered even while a cell
+   * runs (comm messages would wait for the cell to finish).
+   */
+  private async _cancel(run: IRun): Promise<void> {
+    const kernel = this._kernel;
+    if (!kernel) {
+      return;
+    }
+    this._message.textContent = '';
+    const msg = KernelMessage.createMessage({
+      msgType: CANCEL_REQUEST as any,
+      channel: 'control',
+      session: kernel.clientId,
+      username: kernel.username,
+      content: { job_id: run.job_id, run_id: run.run_id }
+    } as any) as unknown as KernelMessage.IControlMessage;
+    try {
+      const reply = await kernel.sendControlMessage(msg as any, true, true).done;
+      const content = (reply?.content ?? {}) as { ok?: boolean; error?: string };
+      if (!content.ok) {
+        this._message.textContent = content.error
+          ? `Could not cancel: ${content.error}`
+          : 'The run had already ended.';
+        this._render();
+      }
+    } catch (error) {
+      this._message.textContent = `Could not cancel: ${error}`;
+      this._render();
+    }
   }
 
   private _render(): void {
-    renderRuns(this._list, this._runs, this._receivedAt, run => {
-      this._comm?.send({ action: 'cancel', job_id: run.job_id, run_id: run.run_id });
-    });
+    renderRuns(this._list, this._runs, this._receivedAt, run => void this._cancel(run));
   }
 
   private _tick(): void {
-    this._list.querySelectorAll<HTMLElement>('.civis-run-elapsed').forEach(cell => {
-      if (cell.dataset.live === 'true') {
-        const base = Number(cell.dataset.base);
-        cell.textContent = formatElapsed(base + (Date.now() - this._receivedAt) / 1000);
+    const rows = this._list.querySelectorAll<HTMLElement>('.civis-run-row');
+    rows.forEach((row, index) => {
+      const run = this._runs[index];
+      const cell = row.querySelector<HTMLElement>('.civis-run-elapsed');
+      if (run && run.live && cell) {
+        cell.textContent = runTime(run, this._receivedAt);
       }
     });
   }
 
   private _tracker: INotebookTracker;
   private _list: HTMLElement;
+  private _message: HTMLElement;
   private _comm: Kernel.IComm | null = null;
+  private _kernel: Kernel.IKernelConnection | null = null;
   private _runs: IRun[] = [];
   private _receivedAt = Date.now();
   private _ticker: number;

@@ -134,6 +134,14 @@ export function completionTarget(source: string, offset: number): ICompletionTar
   return null;
 }
 
+/** Format a duration like `0.4s`, `12s` or `1m 05s` (tenths below 10 s). */
+export function formatDuration(seconds: number | null | undefined): string {
+  if (seconds !== null && seconds !== undefined && isFinite(seconds) && seconds >= 0 && seconds < 9.95) {
+    return `${seconds.toFixed(1)}s`;
+  }
+  return formatElapsed(seconds);
+}
+
 /** Format seconds like `1m 05s`. */
 export function formatElapsed(seconds: number | null | undefined): string {
   if (seconds === null || seconds === undefined || !isFinite(seconds)) {

@@ -1,6 +1,7 @@
 import {
   completionTarget,
   databaseOf,
+  formatDuration,
   formatElapsed,
   isSqlCell,
   isSqlLine,
@@ -90,5 +91,15 @@ describe('formatElapsed', () => {
     expect(formatElapsed(65)).toBe('1m 05s');
     expect(formatElapsed(3725)).toBe('1h 02m 05s');
     expect(formatElapsed(null)).toBe('-');
+  });
+});
+
+describe('formatDuration', () => {
+  it('shows tenths below ten seconds, then as formatElapsed', () => {
+    expect(formatDuration(0.42)).toBe('0.4s');
+    expect(formatDuration(9.4)).toBe('9.4s');
+    expect(formatDuration(12)).toBe('12s');
+    expect(formatDuration(65)).toBe('1m 05s');
+    expect(formatDuration(null)).toBe('-');
   });
 });
