@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import os
 import re
+from concurrent.futures import CancelledError
 from typing import Any
 
 import pandas as pd
@@ -275,6 +276,9 @@ class CivisMagics(Magics):
             raise UsageError(f"Interrupted: cancelled {what}.") from None
         except CivisJobFailure as exc:
             raise UsageError(f"SQL failed: {exc}") from None
+        except CancelledError:  # e.g. from the runs panel while the cell waited
+            what = f"run {future.run_id} of job {future.job_id}" if future.run_id else "the query"
+            raise UsageError(f"Cancelled {what}.") from None
         finally:
             if handle is not None and card is not None:
                 # Saved notebooks keep the card's static fallback: show the final state.
