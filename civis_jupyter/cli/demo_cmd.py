@@ -14,11 +14,12 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
 import time
 from pathlib import Path
 from typing import Any
 
-__all__ = ["add_parser", "notebooks_dir", "run", "run_notebook"]
+__all__ = ["add_parser", "lab_command", "notebooks_dir", "report_html", "run", "run_notebook"]
 
 
 def notebooks_dir() -> Path:
@@ -107,10 +108,12 @@ def run_notebook(path: Path, out_dir: Path, env: dict[str, str], timeout: int = 
 
     work = out_dir / "work"
     work.mkdir(parents=True, exist_ok=True)
+    sockets = Path(tempfile.mkdtemp(prefix="civis-kernel-"))  # short: socket paths are limited
+    km = _kernel_manager(sockets)
     client = NotebookClient(
         nb,
         timeout=timeout,
-        kernel_name="python3",
+        km=km,
         resources={"metadata": {"path": str(work)}},
         store_widget_state=True,
         on_cell_start=on_cell_start,
@@ -122,6 +125,9 @@ def run_notebook(path: Path, out_dir: Path, env: dict[str, str], timeout: int = 
     try:
         client.execute()
     finally:
+        if km.has_kernel:  # the client does not own the manager it was given
+            km.shutdown_kernel()
+        shutil.rmtree(sockets, ignore_errors=True)
         for key, value in saved.items():
             if value is None:
                 os.environ.pop(key, None)
@@ -132,6 +138,25 @@ def run_notebook(path: Path, out_dir: Path, env: dict[str, str], timeout: int = 
         nbformat.write(nb, executed)
         _write_html(nb, executed.with_suffix(".html"))
     return executed
+
+
+def _kernel_manager(sockets: Path) -> Any:
+    """A kernel manager for a local kernel talking over IPC (Unix sockets).
+
+    Over TCP, ipykernel warns that the connection is not encrypted; the demo's
+    kernel is on this machine, so IPC serves and keeps the output quiet.
+
+    Parameters
+    ----------
+    sockets : pathlib.Path
+        A private directory for the sockets (an absolute path: the kernel
+        runs in another working directory).
+    """
+    from jupyter_client.manager import KernelManager
+
+    if os.name == "nt":  # no IPC transport on Windows
+        return KernelManager(kernel_name="python3")
+    return KernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "kernel"))
 
 
 def _scrub(nb: Any, env: dict[str, str]) -> None:
@@ -151,15 +176,35 @@ def _scrub(nb: Any, env: dict[str, str]) -> None:
 
 
 WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
+#: The lab template without the scripts it fetches from a CDN (require.js for
+#: widgets, MathJax, Mermaid): the report opens offline and sends no request.
+OFFLINE_TEMPLATE = """{%- extends 'lab/index.html.j2' -%}
+{%- block html_head_js_requirejs -%}{%- endblock html_head_js_requirejs -%}
+{%- block jupyter_widgets -%}{%- endblock jupyter_widgets -%}
+{%- block html_head_js_mathjax -%}{%- endblock html_head_js_mathjax -%}
+{%- block html_head_js_mermaidjs -%}{%- endblock html_head_js_mermaidjs -%}
+"""
 
 
-def _write_html(nb: Any, target: Path) -> None:
-    """An HTML report that reads offline: widgets show their static fallbacks."""
-    try:
-        from nbconvert import HTMLExporter
-    except ImportError:  # the executed notebook is still there
-        return
+def report_html(nb: Any) -> str:
+    """An HTML report of a notebook that reads offline.
+
+    Widgets show their static fallbacks, ``%%civis_sql`` cells are highlighted
+    as SQL, and the page loads nothing from the network.
+
+    Parameters
+    ----------
+    nb : nbformat.NotebookNode
+
+    Returns
+    -------
+    str
+    """
     import copy
+
+    from jinja2 import DictLoader
+    from nbconvert import HTMLExporter
+    from traitlets.config import Config
 
     static = copy.deepcopy(nb)
     for cell in static.cells:
@@ -168,8 +213,25 @@ def _write_html(nb: Any, target: Path) -> None:
             if WIDGET_VIEW in data and ("text/html" in data or "text/plain" in data):
                 del data[WIDGET_VIEW]
     static.metadata.pop("widgets", None)
-    body, _ = HTMLExporter().from_notebook_node(static)
-    target.write_text(body, encoding="utf-8")
+    config = Config()
+    config.HighlightMagicsPreprocessor.enabled = True
+    config.HighlightMagicsPreprocessor.languages = {"%%civis_sql": "sql"}
+    exporter = HTMLExporter(
+        config=config,
+        extra_loaders=[DictLoader({"civis_report.html.j2": OFFLINE_TEMPLATE})],
+        template_file="civis_report.html.j2",
+    )
+    body, _ = exporter.from_notebook_node(static)
+    return body
+
+
+def _write_html(nb: Any, target: Path) -> None:
+    """Write the offline HTML report (nothing if nbconvert is not installed)."""
+    try:
+        import nbconvert  # noqa: F401
+    except ImportError:  # the executed notebook is still there
+        return
+    target.write_text(report_html(nb), encoding="utf-8")
 
 
 def run(args: argparse.Namespace) -> int:
@@ -180,9 +242,13 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status.
     """
-    from nbclient.exceptions import CellExecutionError
+    from .._extras import needs, require
 
-    from ..platform import LocalPlatform
+    with needs("demo", "civis-jupyter demo"):
+        require("ipykernel", "demo", "civis-jupyter demo")  # the tour's kernel
+        from nbclient.exceptions import CellExecutionError
+
+        from ..platform import LocalPlatform
 
     source = notebooks_dir()
     notebook = source / args.notebook
@@ -210,17 +276,44 @@ def run(args: argparse.Namespace) -> int:
     return 0
 
 
+def lab_command(workdir: Path) -> list[str] | None:
+    """The command starting JupyterLab from this interpreter's environment.
+
+    Parameters
+    ----------
+    workdir : pathlib.Path
+        The directory JupyterLab opens.
+
+    Returns
+    -------
+    list of str or None
+        ``None`` if JupyterLab is not installed next to this interpreter.
+    """
+    import importlib.util
+
+    if importlib.util.find_spec("jupyterlab") is None:
+        return None
+    command = [sys.executable, "-m", "jupyterlab", f"--ServerApp.root_dir={workdir}"]
+    if os.name != "nt":
+        command.append("--KernelManager.transport=ipc")  # a local kernel: no TCP warning
+        if os.geteuid() == 0:
+            command.append("--allow-root")
+    return command
+
+
 def _lab(source: Path, out_dir: Path, env: dict[str, str]) -> int:
-    if shutil.which("jupyter") is None:
-        print("civis-jupyter demo --lab needs JupyterLab: pip install jupyterlab", file=sys.stderr)
-        return 2
     workdir = out_dir / "notebooks"
+    command = lab_command(workdir)
+    if command is None:
+        print(
+            "civis-jupyter demo --lab needs JupyterLab: pip install 'civis-jupyter[demo]'",
+            file=sys.stderr,
+        )
+        return 2
     if not workdir.exists():
         shutil.copytree(source, workdir)
     print("Opening JupyterLab (Ctrl-C to stop)...", flush=True)
     try:
-        return subprocess.call(
-            ["jupyter", "lab", "--notebook-dir", str(workdir)], env={**os.environ, **env}
-        )
+        return subprocess.call(command, env={**os.environ, **env})
     except KeyboardInterrupt:
         return 0
