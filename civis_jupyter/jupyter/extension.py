@@ -48,6 +48,15 @@ def _future_display(magics: CivisMagics) -> Any:
     return show
 
 
+def _model_display(magics: CivisMagics) -> Any:
+    def show(future: Any) -> None:
+        from .widgets.ml import show_model_future
+
+        show_model_future(future, log_lines=magics.log_lines, widgets_on=_widgets_on(magics))
+
+    return show
+
+
 def _list_bundle(magics: CivisMagics) -> Any:
     def show(items: Any, include: Any = None, exclude: Any = None) -> Any:
         if not _widgets_on(magics):
@@ -102,6 +111,9 @@ def load_ipython_extension(ipython: Any) -> None:
     ipython.display_formatter.ipython_display_formatter.for_type_by_name(
         "civis_jupyter.futures", "CivisFuture", _future_display(magics)
     )
+    ipython.display_formatter.ipython_display_formatter.for_type_by_name(
+        "civis_jupyter.ml._future", "ModelFuture", _model_display(magics)
+    )
     injected = {"civis": civis_jupyter, "client": client}
     ipython.push(injected)
     comms = None
@@ -139,6 +151,9 @@ def unload_ipython_extension(ipython: Any) -> None:
         formatter.type_printers.pop(kind, None)
     displayer = ipython.display_formatter.ipython_display_formatter
     displayer.deferred_printers.pop(("civis_jupyter.futures", "CivisFuture"), None)
+    displayer.deferred_printers.pop(("civis_jupyter.ml._future", "ModelFuture"), None)
+    for kind in [k for k in displayer.type_printers if k.__module__ == "civis_jupyter.ml._future"]:
+        displayer.type_printers.pop(kind)
     try:
         from ..futures import CivisFuture
 

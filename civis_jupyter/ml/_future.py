@@ -153,9 +153,9 @@ class ModelFuture(ContainerFuture):
         return (type(self), (self.job_id, self.run_id, *train, self.polling_interval))
 
     def _ipython_display_(self) -> None:
-        from ..jupyter.widgets.ml import display_model_future
+        from ..jupyter.widgets.ml import show_model_future
 
-        display_model_future(self)
+        show_model_future(self)
 
     # -- state -----------------------------------------------------------------------
     @property

@@ -26,13 +26,13 @@ import ipywidgets as widgets
 import traitlets
 
 from .base import StaticFallback, escape, in_kernel_context
+from .display import FollowedDisplay
 from .run import RunWidget
 
-__all__ = ["ModelCard", "ModelWidget", "display_model_future", "model_card"]
+__all__ = ["ModelCard", "ModelWidget", "model_card", "show_model_future"]
 
 #: Features shown in the importance chart.
 TOP_FEATURES = 10
-_EXTENSION_STATE = "_civis_jupyter_extension"
 _CARD_STYLE = (
     "border:1px solid #d0d7de;border-radius:6px;padding:8px 12px;margin-top:6px;"
     "font-size:90%;max-width:1100px"
@@ -427,8 +427,10 @@ class ModelWidget(StaticFallback, widgets.VBox):
         self.plots = plots
         self.run = RunWidget(future, title=title or _title(future), log_lines=log_lines)
         self._card = widgets.HTML()
-        self._lock = threading.Lock()
-        self._ended = False
+        self._lock = threading.RLock()
+        self._ended_card = False
+        self._shown: FollowedDisplay | None = None
+        self._unsubscribe: Any = lambda: None
         super().__init__(children=[self.run, self._card], **kwargs)
         self.add_class("civis-model")
         self._in_kernel = in_kernel_context()
@@ -436,25 +438,47 @@ class ModelWidget(StaticFallback, widgets.VBox):
         if future.done():
             self._on_update(future, None)
 
+    # -- showing ---------------------------------------------------------------
+    def show(self) -> ModelWidget:
+        """Display the card; its saved output follows the run to its metrics.
+
+        Returns
+        -------
+        ModelWidget
+            The card itself.
+        """
+        self._shown = FollowedDisplay(self._repr_mimebundle_)
+        self._shown.show()
+        # result() waits for done-callbacks: once it returns, the saved card has the metrics.
+        self.future.add_done_callback(lambda _f: self._ended())
+        return self
+
+    def _ended(self) -> None:
+        self.run.refresh()
+        self._on_update(self.future, None)
+        if self._shown is not None:
+            self._shown.update()
+
+    # -- updates -----------------------------------------------------------------
     def _on_update(self, future: Any, response: Any) -> None:
         if not future.done():
             return
         with self._lock:
-            if self._ended:
+            if self._ended_card:
                 return
-            self._ended = True
-        self._unsubscribe()
-        if future.cancelled() or Future.exception(future, 0) is not None:
-            return  # the run card shows the state and the error
-        try:
-            card = model_card(future, plots=self.plots)
-            html, text = card.html(), card.text()
-        except Exception as exc:  # the run succeeded; say why its results cannot be shown
-            text = f"Could not read the model's results: {type(exc).__name__}: {exc}"
-            html = f'<div style="color:#dc3545">{escape(text)}</div>'
-        self._card.value = html
-        self.card_text = text
-        self.card_html = html  # last, so that watchers of card_html see the rest
+            self._ended_card = True
+            self._unsubscribe()
+            if future.cancelled() or Future.exception(future, 0) is not None:
+                return  # the run card shows the state and the error
+            try:
+                card = model_card(future, plots=self.plots)
+                html, text = card.html(), card.text()
+            except Exception as exc:  # the run succeeded; say why its results cannot be shown
+                text = f"Could not read the model's results: {type(exc).__name__}: {exc}"
+                html = f'<div style="color:#dc3545">{escape(text)}</div>'
+            self._card.value = html
+            self.card_text = text
+            self.card_html = html  # last, so that watchers of card_html see the rest
 
     def refresh(self) -> None:
         """Bring the card up to date with the future now (e.g. before saving)."""
@@ -480,29 +504,20 @@ class ModelWidget(StaticFallback, widgets.VBox):
         return f"{text}\n{self.card_text}" if self.card_text else text
 
 
-def _widgets_enabled() -> bool:
-    """False when the extension is loaded with its widgets turned off."""
-    try:
-        from IPython import get_ipython
-
-        state = getattr(get_ipython(), _EXTENSION_STATE, None)
-    except Exception:  # no IPython: widgets are the default
-        return True
-    if not state:
-        return True
-    return bool(getattr(state.get("magics"), "widgets", True))
-
-
-def display_model_future(future: Any) -> None:
-    """Show a ModelFuture in IPython: a live :class:`ModelWidget`, or its text.
+def show_model_future(future: Any, log_lines: int = 200, widgets_on: bool = True) -> None:
+    """Display a ModelFuture as a card that follows it to its metrics.
 
     Parameters
     ----------
     future : ModelFuture
+    log_lines : int, optional
+        Log lines the card keeps.
+    widgets_on : bool, optional
+        ``False``: show the future's plain text instead.
     """
+    if widgets_on:
+        ModelWidget(future, log_lines=log_lines).show()
+        return
     from IPython.display import display
 
-    if _widgets_enabled():
-        display(ModelWidget(future))
-    else:
-        display({"text/plain": repr(future)}, raw=True)
+    display({"text/plain": repr(future)}, raw=True)
