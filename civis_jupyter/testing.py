@@ -2,7 +2,9 @@
 
 The pytest plugin (registered through the ``pytest11`` entry point) provides
 fixtures that start the embedded local platform for your tests; see
-:mod:`civis_jupyter.platform.pytest_plugin`.
+:mod:`civis_jupyter.platform.pytest_plugin`. Loading the plugin is cheap: the
+platform (tornado, DuckDB) is imported only when a test asks for a fixture,
+and without the ``platform`` extra such a test fails with a one-line message.
 """
 
 from __future__ import annotations
@@ -10,8 +12,6 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Any
 from unittest import mock
-
-from .api.client import APIClient
 
 __all__ = ["bundled_spec_path", "create_client_mock"]
 
@@ -49,6 +49,8 @@ def create_client_mock(local_api_spec: Any = None) -> mock.NonCallableMagicMock:
     unittest.mock.NonCallableMagicMock
         The autospecced client.
     """
+    from .api.client import APIClient
+
     spec = local_api_spec if local_api_spec is not None else _SURFACE
     real = APIClient(api_key="mock-key", local_api_spec=spec)
     # A stand-in class holding what the client offers, so that autospeccing
@@ -63,13 +65,18 @@ def create_client_mock(local_api_spec: Any = None) -> mock.NonCallableMagicMock:
     return mock.create_autospec(stand_in, spec_set=True, instance=True)
 
 
-# The fixtures of the embedded platform, for pytest's plugin loader.
-from .platform.pytest_plugin import (  # noqa: E402
-    civis_client,
-    civis_env,
-    civis_platform,
-    civis_user,
-    pytest_addoption,
-)
-
-__all__ += ["civis_client", "civis_env", "civis_platform", "civis_user", "pytest_addoption"]
+# The fixtures of the embedded platform, for pytest's plugin loader (they need
+# pytest, which is not a dependency: without it this module is the mock only).
+try:
+    from .platform.pytest_plugin import (
+        civis_client,
+        civis_env,
+        civis_platform,
+        civis_user,
+        pytest_addoption,
+    )
+except ModuleNotFoundError as exc:
+    if exc.name != "pytest":
+        raise
+else:
+    __all__ += ["civis_client", "civis_env", "civis_platform", "civis_user", "pytest_addoption"]

@@ -6,18 +6,19 @@ import os
 import threading
 import warnings
 from collections.abc import Callable, Mapping
-from typing import Any
-
-import tenacity
+from typing import TYPE_CHECKING, Any
 
 from .errors import CivisAPIKeyError
 from .naming import split_schema_tablename
 from .resources import Resource, resource_class
 from .response import find_one
 from .spec import ApiSpec, base_url, get_api_spec, load_spec
-from .transport import Transport
+from .transport import ClientConfig, Transport
 
-__all__ = ["APIClient", "MissingAPIKeyError", "get_api_key"]
+if TYPE_CHECKING:
+    import tenacity
+
+__all__ = ["APIClient", "ClientConfig", "MissingAPIKeyError", "get_api_key"]
 
 RETURN_TYPES = ("snake", "raw")
 
@@ -71,6 +72,13 @@ def get_api_key(api_key: str | None = None) -> str:
     return key
 
 
+def _is_retrying(retries: Any) -> bool:
+    """Whether ``retries`` is a ``tenacity.Retrying`` (tenacity imported only then)."""
+    import tenacity
+
+    return isinstance(retries, tenacity.Retrying)
+
+
 class APIClient:
     """The Civis API client.
 
@@ -98,6 +106,11 @@ class APIClient:
         429/502/503/504 for idempotent verbs, 429/503 for POST, never PATCH.
     user_agent : str, optional
         A product token added to the ``User-Agent`` header.
+    config : ClientConfig, optional
+        Connection settings (keyword only; not in the official client):
+        timeouts, connection pool size, and ``trust_env=False`` to ignore
+        proxy, CA bundle and ``.netrc`` settings in the environment, which
+        are honoured by default as ``requests`` honours them.
 
     Attributes
     ----------
@@ -114,6 +127,8 @@ class APIClient:
         force_refresh_api_spec: bool = False,
         retries: tenacity.Retrying | None = None,
         user_agent: str | None = None,
+        *,
+        config: ClientConfig | None = None,
     ):
         if return_type not in RETURN_TYPES:
             raise ValueError(f"return_type must be one of {RETURN_TYPES}, not {return_type!r}")
@@ -122,11 +137,11 @@ class APIClient:
                 "local_api_spec and force_refresh_api_spec cannot be used together: "
                 "a local spec is never downloaded"
             )
-        if retries is not None and not isinstance(retries, tenacity.Retrying):
+        if retries is not None and not _is_retrying(retries):
             raise TypeError("retries must be a tenacity.Retrying instance")
         key = get_api_key(api_key)
         self._return_type = return_type
-        self._transport = Transport(key, base_url(), retries, user_agent)
+        self._transport = Transport(key, base_url(), retries, user_agent, config=config)
         self.last_response: Any = None
         self._lookups: dict[tuple[Any, ...], Any] = {}
         self._lookups_lock = threading.Lock()

@@ -3,29 +3,46 @@
 A :class:`Transport` owns one ``requests.Session`` whose connection pool is
 shared by every thread using the client; requests from different threads run
 concurrently (there is no process-wide lock).
+
+The environment is honoured as ``requests`` honours it: ``HTTPS_PROXY`` /
+``HTTP_PROXY`` / ``NO_PROXY``, ``REQUESTS_CA_BUNDLE`` / ``CURL_CA_BUNDLE`` and
+``.netrc`` (for URLs sent without the API key). Loopback addresses (the
+embedded platform) never go through a proxy. ``ClientConfig(trust_env=False)``
+turns all of that off. Timeouts and the pool size are :class:`ClientConfig`
+settings.
+
+tenacity is imported when the first request is sent, not with this module:
+it imports tornado whenever tornado is installed, which would make
+``import civis_jupyter`` slower than it needs to be.
 """
 
 from __future__ import annotations
 
 import contextlib
 import email.utils
+import ipaddress
 import os
 import platform
 import threading
 import time
-from collections.abc import Iterator, Mapping
-from typing import Any
+from collections.abc import Callable, Iterator, Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+from urllib.parse import urlsplit
 
 import requests
-import tenacity
 from requests.adapters import HTTPAdapter
 
 from .._version import __version__
 from .errors import CivisAPIError, CivisAPIKeyError
 
+if TYPE_CHECKING:
+    import tenacity
+
 __all__ = [
     "IDEMPOTENT_VERBS",
     "RETRY_CODES",
+    "ClientConfig",
     "Transport",
     "default_headers",
     "default_retrying",
@@ -37,7 +54,57 @@ RETRY_CODES = frozenset({429, 502, 503, 504})
 #: Status codes retried for POST.
 POST_RETRY_CODES = frozenset({429, 503})
 IDEMPOTENT_VERBS = frozenset({"GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE"})
-POOL_SIZE = 64
+VERBS = ("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "POST", "PATCH")
+_CONNECTION_ERRORS = (requests.ConnectionError, requests.Timeout)
+
+
+@dataclass(frozen=True)
+class ClientConfig:
+    """Connection settings of a client's transport.
+
+    Parameters
+    ----------
+    connect_timeout : float, optional
+        Seconds to wait for a connection (default 30).
+    read_timeout : float or None, optional
+        Seconds to wait for the server between bytes of a response (default
+        600); ``None`` waits for ever.
+    pool_maxsize : int, optional
+        Connections kept open per host, i.e. how many threads' requests can
+        be in flight at once without opening new ones (default 64).
+    pool_connections : int, optional
+        Hosts whose pools are kept (default 4).
+    trust_env : bool, optional
+        Honour the environment as ``requests`` does (proxies, CA bundle,
+        ``.netrc``); default ``True``. ``False`` ignores it all.
+
+    Examples
+    --------
+    >>> from civis_jupyter.api.transport import ClientConfig
+    >>> ClientConfig(read_timeout=60, pool_maxsize=8).timeout
+    (30.0, 60)
+    """
+
+    connect_timeout: float = 30.0
+    read_timeout: float | None = 600.0
+    pool_maxsize: int = 64
+    pool_connections: int = 4
+    trust_env: bool = True
+
+    def __post_init__(self) -> None:
+        if self.connect_timeout <= 0:
+            raise ValueError(f"connect_timeout must be positive, not {self.connect_timeout!r}")
+        if self.read_timeout is not None and self.read_timeout <= 0:
+            raise ValueError(f"read_timeout must be positive or None, not {self.read_timeout!r}")
+        for name in ("pool_maxsize", "pool_connections"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+                raise ValueError(f"{name} must be a positive integer, not {value!r}")
+
+    @property
+    def timeout(self) -> tuple[float, float | None]:
+        """The ``(connect, read)`` timeout given to ``requests``."""
+        return (self.connect_timeout, self.read_timeout)
 
 
 def default_headers(user_agent: str | None = None) -> dict[str, str]:
@@ -72,12 +139,16 @@ def default_headers(user_agent: str | None = None) -> dict[str, str]:
 def default_retrying() -> tenacity.Retrying:
     """The default retry policy: random exponential back-off, at most 10 tries.
 
+    Importing tenacity is left to this call (see the module's docstring).
+
     Returns
     -------
     tenacity.Retrying
         Random exponential wait (multiplier 2, at most 60 s), stopping after
         600 s or 10 attempts; the last response is returned, not wrapped.
     """
+    import tenacity
+
     return tenacity.Retrying(
         wait=tenacity.wait_random_exponential(multiplier=2, max=60),
         stop=tenacity.stop_after_delay(600) | tenacity.stop_after_attempt(10),
@@ -110,18 +181,28 @@ def retry_after_seconds(response: requests.Response | None) -> float:
         return max(0.0, when.timestamp() - time.time())
 
 
-def _retryable(verb: str) -> tenacity.retry_base:
-    codes = POST_RETRY_CODES if verb == "POST" else RETRY_CODES
-    if verb == "PATCH":
-        return tenacity.retry_never
-    by_status = tenacity.retry_if_result(
-        lambda r: isinstance(r, requests.Response) and r.status_code in codes
-    )
-    if verb in IDEMPOTENT_VERBS:
-        return by_status | tenacity.retry_if_exception_type(
-            (requests.ConnectionError, requests.Timeout)
-        )
-    return by_status
+class _RetryWhen:
+    """Which outcomes of a verb are retried (a tenacity ``retry`` condition).
+
+    Retry statuses: 429/502/503/504 for idempotent verbs, which are retried
+    after connection errors and timeouts too; 429/503 for POST; never PATCH.
+    """
+
+    def __init__(self, verb: str):
+        self.codes: frozenset[int] = frozenset()
+        if verb != "PATCH":
+            self.codes = POST_RETRY_CODES if verb == "POST" else RETRY_CODES
+        self.on_errors = verb in IDEMPOTENT_VERBS
+
+    def __call__(self, retry_state: tenacity.RetryCallState) -> bool:
+        outcome = retry_state.outcome
+        if outcome is None:
+            return False
+        if outcome.failed:
+            error = outcome.exception()
+            return self.on_errors and isinstance(error, _CONNECTION_ERRORS)
+        result = outcome.result()
+        return isinstance(result, requests.Response) and result.status_code in self.codes
 
 
 def _last_outcome(state: tenacity.RetryCallState) -> Any:
@@ -130,10 +211,10 @@ def _last_outcome(state: tenacity.RetryCallState) -> Any:
     return state.outcome.result()
 
 
-class _HonourRetryAfter(tenacity.wait.wait_base):
+class _HonourRetryAfter:
     """Wait at least as long as the platform's ``Retry-After`` asks."""
 
-    def __init__(self, base: Any):
+    def __init__(self, base: Callable[[tenacity.RetryCallState], float]):
         self.base = base
 
     def __call__(self, retry_state: tenacity.RetryCallState) -> float:
@@ -157,6 +238,8 @@ class Transport:
         The retry policy; its ``retry`` condition is set here by verb.
     user_agent : str, optional
         Extra product token for the ``User-Agent`` header.
+    config : ClientConfig, optional
+        Timeouts, pool size and whether the environment is honoured.
     """
 
     def __init__(
@@ -165,35 +248,54 @@ class Transport:
         base_url: str,
         retries: tenacity.Retrying | None = None,
         user_agent: str | None = None,
+        *,
+        config: ClientConfig | None = None,
     ):
+        if config is not None and not isinstance(config, ClientConfig):
+            raise TypeError(f"config must be a ClientConfig, not {type(config).__name__}")
         self.base_url = base_url
+        self.config = config or ClientConfig()
         self._auth = (api_key, "")
         self._headers = default_headers(user_agent)
-        policy = retries if retries is not None else default_retrying()
-        wait = _HonourRetryAfter(policy.wait)
-        give_last = policy.retry_error_callback or _last_outcome
-        self._policies = {
-            verb: policy.copy(retry=_retryable(verb), wait=wait, retry_error_callback=give_last)
-            for verb in ("GET", "HEAD", "PUT", "DELETE", "OPTIONS", "TRACE", "POST", "PATCH")
-        }
+        self._retries = retries
+        self._policies: dict[str, tenacity.Retrying] | None = None
         self._local = threading.local()
         self.rate_limit: int | None = None
         self.calls_remaining: int | None = None
         self.requests_sent = 0
         self._lock = threading.Lock()
-        self._session = self._new_session()
+        self._session = self._new_session(self.config)
 
     def __repr__(self) -> str:
         return f"<Transport {self.base_url}>"
 
     @staticmethod
-    def _new_session() -> requests.Session:
+    def _new_session(config: ClientConfig) -> requests.Session:
         session = requests.Session()
-        adapter = HTTPAdapter(pool_connections=4, pool_maxsize=POOL_SIZE)
+        adapter = HTTPAdapter(
+            pool_connections=config.pool_connections, pool_maxsize=config.pool_maxsize
+        )
         session.mount("http://", adapter)
         session.mount("https://", adapter)
-        session.trust_env = False
+        session.trust_env = config.trust_env
         return session
+
+    def _policy(self, verb: str) -> tenacity.Retrying:
+        """The retry policy of a verb (tenacity is imported on first use)."""
+        policies = self._policies
+        if policies is None:
+            with self._lock:
+                if self._policies is None:
+                    self._policies = _policies_by_verb(self._retries)
+                policies = self._policies
+        return policies[verb]
+
+    def _send_settings(self, url: str, stream: bool) -> dict[str, Any]:
+        """``send`` arguments from the environment: proxies, verify, cert."""
+        settings = self._session.merge_environment_settings(url, {}, stream, None, None)
+        if _is_loopback(url):
+            settings["proxies"] = {}
+        return settings
 
     @property
     def session(self) -> requests.Session:
@@ -207,7 +309,9 @@ class Transport:
     def _send_once(self, request: requests.PreparedRequest, stream: bool) -> requests.Response:
         with self._lock:
             self.requests_sent += 1
-        response = self._session.send(request, stream=stream, timeout=(30, 600))
+        response = self._session.send(
+            request, timeout=self.config.timeout, **self._send_settings(request.url or "", stream)
+        )
         limit = response.headers.get("X-RateLimit-Limit")
         remaining = response.headers.get("X-RateLimit-Remaining")
         if limit and remaining:
@@ -267,7 +371,9 @@ class Transport:
             auth=self._auth,
         )
         prepared = self._session.prepare_request(request)
-        response = self._policies[verb](self._send_once, prepared, stream)
+        if verb not in VERBS:
+            raise ValueError(f"unsupported HTTP verb {verb!r}")
+        response = self._policy(verb)(self._send_once, prepared, stream)
         if raise_for_status and not response.ok:
             if response.status_code == 401:
                 detail = response.headers.get("WWW-Authenticate", "")
@@ -302,6 +408,28 @@ class Transport:
     def close(self) -> None:
         """Close the connection pool."""
         self._session.close()
+
+
+def _policies_by_verb(retries: tenacity.Retrying | None) -> dict[str, tenacity.Retrying]:
+    """One copy of the policy per verb, with the verb's retry condition."""
+    policy = retries if retries is not None else default_retrying()
+    wait = _HonourRetryAfter(policy.wait)
+    give_last = policy.retry_error_callback or _last_outcome
+    return {
+        verb: policy.copy(retry=_RetryWhen(verb), wait=wait, retry_error_callback=give_last)
+        for verb in VERBS
+    }
+
+
+def _is_loopback(url: str) -> bool:
+    """Whether a URL's host is this machine (``localhost``, 127.0.0.0/8, ``::1``)."""
+    host = urlsplit(url).hostname or ""
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
 
 
 def encode_params(params: Mapping[str, Any] | None) -> dict[str, Any] | None:

@@ -52,6 +52,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     int
         Exit status.
     """
+    from .._extras import MissingExtraError
     from ..api.errors import CivisAPIError, CivisAPIKeyError, CivisJobFailure
 
     parser = build_parser()
@@ -67,6 +68,8 @@ def main(argv: Sequence[str] | None = None) -> int:
         print(f"civis-jupyter: API error {exc}", file=sys.stderr)
     except CivisJobFailure as exc:
         print(f"civis-jupyter: the run failed: {exc}", file=sys.stderr)
+    except MissingExtraError as exc:
+        print(f"civis-jupyter: {exc}", file=sys.stderr)
     except (OSError, ValueError, TypeError) as exc:
         print(f"civis-jupyter: {exc}", file=sys.stderr)
     except KeyboardInterrupt:

@@ -13,13 +13,14 @@ import os
 import re
 from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any, BinaryIO
-
-import tenacity
+from typing import TYPE_CHECKING, Any, BinaryIO
 
 from ..api.client import APIClient
 from ..api.errors import CivisAPIError, EmptyResultError
 from ..api.transport import Transport
+
+if TYPE_CHECKING:
+    import tenacity
 
 __all__ = [
     "MIN_MULTIPART_SIZE",
@@ -71,11 +72,12 @@ def http_session(client: Any) -> Any:
         import requests
 
         _plain_session = requests.Session()
-        _plain_session.trust_env = False
     return _plain_session
 
 
 def _retrying() -> tenacity.Retrying:
+    import tenacity  # not at import: it imports tornado when that is installed
+
     return tenacity.Retrying(
         wait=tenacity.wait_random_exponential(multiplier=1, max=30),
         stop=tenacity.stop_after_attempt(5),

@@ -6,6 +6,25 @@ processes; ``platform.endpoint`` and ``platform.api_key`` are what clients
 need. ``civis-jupyter platform`` starts one from a shell.
 """
 
-from .local import DEFAULT_DATABASE, LocalPlatform
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+from .._extras import needs
+
+if TYPE_CHECKING:
+    from .local import DEFAULT_DATABASE, LocalPlatform
 
 __all__ = ["DEFAULT_DATABASE", "LocalPlatform"]
+
+
+def __getattr__(name: str) -> Any:
+    # Imported on first use, so that importing a submodule (the pytest plugin,
+    # a run's worker) does not start tornado; a missing extra is one line.
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    with needs("platform", "the embedded platform (civis_jupyter.platform)"):
+        value = getattr(importlib.import_module(".local", __name__), name)
+    globals()[name] = value
+    return value

@@ -11,6 +11,10 @@ use them:
 - ``civis_client``: an :class:`~civis_jupyter.APIClient` for that user.
 
 Use ``--civis-seed=demo`` to load the demo tables into the session platform.
+
+The platform is imported when a test first asks for one of these fixtures, so
+the plugin costs other test sessions nothing; without the ``platform`` extra
+such a test fails with a one-line message saying what to install.
 """
 
 from __future__ import annotations
@@ -40,8 +44,12 @@ def pytest_addoption(parser: Any) -> None:
 @pytest.fixture(scope="session")
 def civis_platform(request: pytest.FixtureRequest) -> Iterator[Any]:
     """A running LocalPlatform shared by the session's tests."""
-    from .local import LocalPlatform
+    from .._extras import MissingExtraError
 
+    try:
+        from . import LocalPlatform
+    except MissingExtraError as exc:
+        pytest.fail(str(exc), pytrace=False)
     seed = request.config.getoption("--civis-seed", default="none")
     with LocalPlatform(seed=None if seed == "none" else seed, rate_limit=10**6) as platform:
         yield platform
