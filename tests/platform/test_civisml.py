@@ -23,7 +23,7 @@ pytest.importorskip("sklearn")
 with warnings.catch_warnings():
     warnings.simplefilter("ignore", FutureWarning)  # civis.ml is deprecated upstream
     from civis.ml import ModelError, ModelPipeline
-    from civis.ml._model import _get_template_ids
+    from civis.ml._model import _get_template_ids, _parse_warning
 
 from civis_jupyter.platform import LocalPlatform  # noqa: E402
 from civis_jupyter.platform.civisml.data import build_etl, coerce, feature_columns  # noqa: E402
@@ -490,3 +490,23 @@ def _wait_for(predicate: Any, what: str, timeout: float = 60) -> None:
         if time.monotonic() > deadline:
             raise AssertionError(f"timed out waiting for {what}")
         time.sleep(FAST)
+
+
+def test_warnings_of_a_run_reach_the_client(client):
+    model = ModelPipeline(
+        "multilayer_perceptron_classifier",
+        "upgrade",
+        parameters={"max_iter": 2, "early_stopping": False},
+        excluded_columns=["value"],
+        client=client,
+    )
+    future = model.train(
+        table_name="ml.customers", database_name=DB, sql_limit=200, polling_interval=FAST
+    )
+    future.result(timeout=120)
+    meta = future.metadata
+    assert meta["data"]["n_rows"] == 200
+    parsed = [_parse_warning(line) for line in meta["warnings"]]  # as the client reads them
+    assert any("Maximum iterations" in message for message, *_ in parsed)
+    logs = [e.message for e in client.jobs.list_runs_logs(future.job_id, future.run_id)]
+    assert any(m.startswith("Warning: ") and "ConvergenceWarning" in m for m in logs)

@@ -159,18 +159,23 @@ def _words(text: str | None) -> list[str]:
 # -- warnings ---------------------------------------------------------------------------
 
 
-def _warning_line(w: warnings.WarningMessage) -> str:
+def _warning_line(message: Any, category: type, filename: str, lineno: int) -> str:
     """``file.py:12: Category: message``, the form CivisML clients parse."""
-    filename = os.path.basename(str(w.filename)).replace(" ", "_").replace(":", "_") or "civisml"
-    message = " ".join(str(w.message).split())
-    return f"{filename}:{w.lineno}: {w.category.__name__}: {message}"
+    name = os.path.basename(str(filename)).replace(" ", "_").replace(":", "_") or "civisml"
+    text = " ".join(str(message).split())
+    return f"{name}:{lineno}: {category.__name__}: {text}"
 
 
-def _collect(run: Run, caught: list[warnings.WarningMessage]) -> None:
-    for w in caught:
-        line = _warning_line(w)
+def _recorder(run: Run) -> Callable[..., None]:
+    """A ``warnings.showwarning`` that keeps each distinct warning (and logs it)."""
+
+    def record(message: Any, category: type, filename: str, lineno: int, *_: Any) -> None:
+        line = _warning_line(message, category, filename, lineno)
         if line not in run.warnings and len(run.warnings) < _MAX_WARNINGS:
             run.warnings.append(line)
+            log(f"Warning: {line}")
+
+    return record
 
 
 # -- dependencies -------------------------------------------------------------------------
@@ -1048,12 +1053,10 @@ def main(argv: Sequence[str] | None = None) -> int:
     run: Run | None = None
     try:
         run = Run.from_env()
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            try:
-                ACTIONS[action](run)
-            finally:
-                _collect(run, caught)
+        with warnings.catch_warnings():
+            warnings.simplefilter("default")
+            warnings.showwarning = _recorder(run)
+            ACTIONS[action](run)
         return 0
     except Exception as exc:  # every failure ends the run with one line
         if not isinstance(exc, CivisMLError):
