@@ -49,8 +49,9 @@ def _run(name, platform, tmp_path, monkeypatch):
     monkeypatch.setenv("CIVIS_API_ENDPOINT", platform.endpoint)
     monkeypatch.setenv("CIVIS_API_KEY", platform.api_key)
     nb = nbformat.read(NOTEBOOKS / name, as_version=4)
-    work = tmp_path / "work"
-    work.mkdir()
+    work = tmp_path / "work"  # a copy of notebooks/, where the kernel runs
+    shutil.copytree(NOTEBOOKS, work, ignore=shutil.ignore_patterns(".ipynb_checkpoints"))
+    before = sorted(p.relative_to(work) for p in work.rglob("*"))
     NotebookClient(
         nb,
         timeout=300,
@@ -60,6 +61,8 @@ def _run(name, platform, tmp_path, monkeypatch):
     ).execute()
     text = json.dumps(nb)
     assert platform.api_key not in text, "the API key leaked into the notebook"
+    left = sorted(p.relative_to(work) for p in work.rglob("*"))
+    assert left == before, f"{name} left files next to the notebooks: {set(left) - set(before)}"
     return nb
 
 
@@ -75,6 +78,13 @@ def _out(nb, tag):
                 elif output.get("output_type") == "error":
                     parts.append(output.get("ename", "") + ": " + output.get("evalue", ""))
             return "\n".join(parts)
+    raise AssertionError(f"no cell tagged {tag}")
+
+
+def _outputs(nb, tag):
+    for cell in nb.cells:
+        if tag in cell.get("metadata", {}).get("tags", []):
+            return cell.get("outputs", [])
     raise AssertionError(f"no cell tagged {tag}")
 
 
@@ -98,6 +108,13 @@ def test_tour(platform, official, tmp_path, monkeypatch):
     )
     assert f"The grouped table's shape is ({int(groups.n[0])}, 3)." in _out(nb, "group")
     assert "import succeeded" in _out(nb, "upload-result")
+    # The card of the future shown in one cell and awaited in the next one was
+    # brought to its final state in the saved notebook.
+    (card,) = [o for o in _outputs(nb, "upload") if "civis-run-static" in str(o.get("data"))]
+    assert "succeeded" in card["data"]["text/plain"]
+    assert "civis-state-succeeded" in card["data"]["text/html"]
+    assert "running" not in card["data"]["text/html"]
+    assert "/api" not in card["data"]["text/html"] and "<a " not in card["data"]["text/html"]
     expected = official(
         "select sum(rides) as total from public.cta_ridership_daily "
         "where stationname = 'Belmont' and date >= '2015-01-01'"
