@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import contextlib
 import importlib
+import importlib.util
 from collections.abc import Iterator
 from types import ModuleType
 
-__all__ = ["MissingExtraError", "install_hint", "needs", "require"]
+__all__ = ["MissingExtraError", "check", "install_hint", "needs", "require"]
 
 #: The extras of the distribution (pyproject.toml's optional-dependencies).
 EXTRAS = frozenset({"platform", "ml", "parallel", "polars", "workflows", "demo", "all"})
@@ -94,6 +95,39 @@ def require(module: str, extra: str, feature: str | None = None) -> ModuleType:
         if not _is_missing(exc, module):
             raise
         raise MissingExtraError(module, extra, feature) from None
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module) is not None
+    except ModuleNotFoundError:  # a parent package is missing
+        return False
+
+
+def check(extra: str, *modules: str, feature: str | None = None) -> None:
+    """Check that modules are installed, without importing them.
+
+    For modules that a feature imports later (when it starts), so that the
+    user hears about a missing extra at once, in one line.
+
+    Parameters
+    ----------
+    extra : str
+        The extra that installs them.
+    *modules : str
+        Module names, e.g. ``"duckdb"``.
+    feature : str, optional
+        What needs them, for the message.
+
+    Raises
+    ------
+    MissingExtraError
+        For the first module that is not installed.
+    """
+    install_hint(extra)
+    for module in modules:
+        if not _installed(module):
+            raise MissingExtraError(module, extra, feature)
 
 
 @contextlib.contextmanager

@@ -242,10 +242,10 @@ def run(args: argparse.Namespace) -> int:
     int
         Exit status.
     """
-    from .._extras import needs, require
+    from .._extras import check, needs
 
     with needs("demo", "civis-jupyter demo"):
-        require("ipykernel", "demo", "civis-jupyter demo")  # the tour's kernel
+        check("demo", "ipykernel", feature="civis-jupyter demo")  # the tour's kernel
         from nbclient.exceptions import CellExecutionError
 
         from ..platform import LocalPlatform

@@ -11,7 +11,7 @@ from __future__ import annotations
 import importlib
 from typing import TYPE_CHECKING, Any
 
-from .._extras import needs
+from .._extras import check, needs
 
 if TYPE_CHECKING:
     from .local import DEFAULT_DATABASE, LocalPlatform
@@ -24,7 +24,9 @@ def __getattr__(name: str) -> Any:
     # a run's worker) does not start tornado; a missing extra is one line.
     if name not in __all__:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    with needs("platform", "the embedded platform (civis_jupyter.platform)"):
+    feature = "the embedded platform (civis_jupyter.platform)"
+    check("platform", "tornado", "duckdb", feature=feature)  # duckdb is imported later
+    with needs("platform", feature):
         value = getattr(importlib.import_module(".local", __name__), name)
     globals()[name] = value
     return value
