@@ -1,16 +1,27 @@
-"""Thread-safe transport with overlapping requests; cached lookups; the mock."""
+"""Thread-safe transport, its settings and the environment; cached lookups; the mock."""
 
 from __future__ import annotations
 
+import base64
+import http.client
+import ssl
 import threading
 from concurrent.futures import ThreadPoolExecutor
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from urllib.parse import urlsplit
 
 import pytest
+import requests
+import tenacity
+import trustme
 
 import civis_jupyter as civis
+from civis_jupyter.api.transport import ClientConfig, Transport
+from civis_jupyter.io.files import http_session
 from civis_jupyter.testing import create_client_mock
 
-from .conftest import API_KEY
+from .apiserver import ApiServer, _handler
+from .conftest import API_KEY, OFFICIAL_SPEC
 
 
 def test_threads_requests_overlap(client, api_server):
@@ -119,3 +130,230 @@ def test_create_client_mock_is_autospecced(official_spec_path):
         mock.scripts.post_sql(bogus=1)
     mock.scripts.post_sql("n", "select 1", 1, 2)
     mock.scripts.post_sql.assert_called_once_with("n", "select 1", 1, 2)
+
+
+# -- the environment (proxies, CA bundle, .netrc) and the settings -----------------
+def fast_retries() -> tenacity.Retrying:
+    return tenacity.Retrying(
+        wait=tenacity.wait_none(),
+        stop=tenacity.stop_after_attempt(2),
+        retry_error_callback=lambda s: s.outcome.result(),
+    )
+
+
+@pytest.fixture
+def clean_env(monkeypatch):
+    """No proxy or CA bundle from the machine running the tests."""
+    for name in (
+        "HTTP_PROXY",
+        "HTTPS_PROXY",
+        "ALL_PROXY",
+        "NO_PROXY",
+        "http_proxy",
+        "https_proxy",
+        "all_proxy",
+        "no_proxy",
+        "REQUESTS_CA_BUNDLE",
+        "CURL_CA_BUNDLE",
+        "NETRC",
+    ):
+        monkeypatch.delenv(name, raising=False)
+
+
+class ForwardingProxy:
+    """A plain HTTP proxy on 127.0.0.1 (no CONNECT) that sends every request to one server.
+
+    Requests arrive in absolute form (``GET http://host/path``); the proxy
+    records the URL and forwards the request to ``target`` (host, port).
+    """
+
+    def __init__(self, target: tuple[str, int]):
+        self.target = target
+        self.urls: list[str] = []
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
+        self.httpd.daemon_threads = True
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def _handler(self) -> type[BaseHTTPRequestHandler]:
+        proxy = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *args) -> None:
+                pass
+
+            def _forward(self) -> None:
+                proxy.urls.append(self.path)
+                parts = urlsplit(self.path)
+                length = int(self.headers.get("Content-Length") or 0)
+                body = self.rfile.read(length) if length else None
+                headers = {
+                    k: v for k, v in self.headers.items() if not k.lower().startswith("proxy-")
+                }
+                upstream = http.client.HTTPConnection(*proxy.target, timeout=30)
+                path = parts.path + (f"?{parts.query}" if parts.query else "")
+                upstream.request(self.command, path, body=body, headers=headers)
+                answer = upstream.getresponse()
+                data = answer.read()
+                self.send_response(answer.status)
+                for k, v in answer.getheaders():
+                    if k.lower() not in ("content-length", "connection", "transfer-encoding"):
+                        self.send_header(k, v)
+                self.send_header("Content-Length", str(len(data)))
+                self.end_headers()
+                self.wfile.write(data)
+                upstream.close()
+
+            do_GET = do_POST = _forward
+
+        return Handler
+
+    def close(self) -> None:
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def proxy(api_server):
+    target = urlsplit(api_server.url)
+    forwarding = ForwardingProxy((target.hostname, target.port))
+    yield forwarding
+    forwarding.close()
+
+
+def test_http_proxy_from_the_environment_carries_requests(
+    clean_env, api_server, proxy, official_spec_path, monkeypatch
+):
+    # The endpoint's host does not exist: only the proxy can reach the server.
+    api_server.route("GET", "/users/me", {"id": 7, "username": "via-proxy"})
+    monkeypatch.setenv("CIVIS_API_ENDPOINT", "http://civis-api.invalid/")
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    client = civis.APIClient(local_api_spec=official_spec_path, retries=fast_retries())
+    assert client.users.get_me().username == "via-proxy"
+    assert proxy.urls == ["http://civis-api.invalid/users/me"]
+    seen = api_server.requests_to("/users/me")[0]
+    expected = "Basic " + base64.b64encode(f"{API_KEY}:".encode()).decode()
+    assert seen.headers["Authorization"] == expected
+
+
+def test_loopback_endpoints_never_use_the_proxy(clean_env, client, api_server, proxy, monkeypatch):
+    api_server.route("GET", "/users/me", {"id": 1})
+    monkeypatch.setenv("HTTP_PROXY", proxy.url)
+    monkeypatch.setenv("HTTPS_PROXY", proxy.url)
+    assert client.users.get_me().id == 1
+    assert proxy.urls == []
+
+
+def test_trust_env_false_ignores_proxies(clean_env, monkeypatch):
+    monkeypatch.setenv("HTTPS_PROXY", "http://127.0.0.1:9")
+    trusting = Transport("k", "https://civis.example/")
+    distrusting = Transport("k", "https://civis.example/", config=ClientConfig(trust_env=False))
+    url = "https://civis.example/users/me"
+    assert trusting._send_settings(url, False)["proxies"] == {"https": "http://127.0.0.1:9"}
+    assert not distrusting._send_settings(url, False)["proxies"]
+
+
+@pytest.fixture(scope="module")
+def tls_ca():
+    return trustme.CA()
+
+
+@pytest.fixture
+def tls_server(tls_ca, monkeypatch):
+    """The API server over HTTPS with a certificate of a private CA."""
+    server = ApiServer()
+    server.route("GET", "/users/me", {"id": 5, "username": "tls"})
+    httpd = ThreadingHTTPServer(("127.0.0.1", 0), _handler(server))
+    httpd.daemon_threads = True
+    context = ssl.create_default_context(ssl.Purpose.CLIENT_AUTH)
+    tls_ca.issue_cert("127.0.0.1").configure_cert(context)
+    httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
+    httpd.handle_error = lambda *_: None  # handshakes refused by untrusting clients
+    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    monkeypatch.setenv("CIVIS_API_ENDPOINT", f"https://127.0.0.1:{httpd.server_address[1]}/")
+    monkeypatch.setenv("CIVIS_API_KEY", API_KEY)
+    yield server
+    httpd.shutdown()
+    httpd.server_close()
+
+
+def test_requests_ca_bundle_is_honoured(clean_env, tls_ca, tls_server, tmp_path, monkeypatch):
+    bundle = tmp_path / "ca.pem"
+    tls_ca.cert_pem.write_to_path(str(bundle))
+    spec = OFFICIAL_SPEC
+    untrusted = civis.APIClient(local_api_spec=spec, retries=fast_retries())
+    with pytest.raises(requests.exceptions.SSLError):
+        untrusted.users.get_me()
+    monkeypatch.setenv("REQUESTS_CA_BUNDLE", str(bundle))
+    trusted = civis.APIClient(local_api_spec=spec, retries=fast_retries())
+    assert trusted.users.get_me().username == "tls"
+    opted_out = civis.APIClient(
+        local_api_spec=spec, retries=fast_retries(), config=ClientConfig(trust_env=False)
+    )
+    with pytest.raises(requests.exceptions.SSLError):
+        opted_out.users.get_me()
+
+
+def test_netrc_serves_signed_urls_but_never_replaces_the_api_key(
+    clean_env, client, api_server, tmp_path, monkeypatch
+):
+    netrc = tmp_path / "netrc"
+    netrc.write_text("machine 127.0.0.1 login netrc-user password netrc-pass\n")
+    netrc.chmod(0o600)
+    monkeypatch.setenv("NETRC", str(netrc))
+    api_server.route("GET", "/users/me", {"id": 1})
+    api_server.route("GET", "/signed/blob", {"ok": True})
+    client.users.get_me()
+    api_call = api_server.requests_to("/users/me")[-1]
+    assert base64.b64decode(api_call.headers["Authorization"][6:]).decode() == f"{API_KEY}:"
+    http_session(client).get(api_server.url + "signed/blob", timeout=10)
+    signed = api_server.requests_to("/signed/blob")[-1]
+    assert base64.b64decode(signed.headers["Authorization"][6:]) == b"netrc-user:netrc-pass"
+
+
+def test_read_timeout_is_a_setting(clean_env, api_server, official_spec_path):
+    release = threading.Event()
+
+    def slow(_seen):
+        release.wait(30)
+        return 200, {}, {"id": 1}
+
+    api_server.route("POST", "/slow", slow)
+    config = ClientConfig(read_timeout=0.2)
+    client = civis.APIClient(local_api_spec=official_spec_path, config=config)
+    try:
+        with pytest.raises(requests.exceptions.ReadTimeout):
+            client._transport.request("POST", "slow")  # POST: not retried after a timeout
+    finally:
+        release.set()
+    assert client._transport.config.timeout == (30.0, 0.2)
+
+
+def test_pool_size_is_a_setting(clean_env, api_server, official_spec_path):
+    config = ClientConfig(pool_maxsize=3, pool_connections=2)
+    client = civis.APIClient(local_api_spec=official_spec_path, config=config)
+    adapter = client._transport.session.get_adapter(api_server.url)
+    assert adapter._pool_maxsize == 3 and adapter._pool_connections == 2
+    default = civis.APIClient(local_api_spec=official_spec_path)
+    assert default._transport.session.get_adapter(api_server.url)._pool_maxsize == 64
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"pool_maxsize": 0}, "pool_maxsize must be a positive integer"),
+        ({"pool_connections": 2.5}, "pool_connections must be a positive integer"),
+        ({"connect_timeout": 0}, "connect_timeout must be positive"),
+        ({"read_timeout": -1}, "read_timeout must be positive or None"),
+    ],
+)
+def test_bad_settings_are_refused(kwargs, message):
+    with pytest.raises(ValueError, match=message):
+        ClientConfig(**kwargs)
+
+
+def test_config_must_be_a_client_config(clean_env, api_server, official_spec_path):
+    with pytest.raises(TypeError, match="config must be a ClientConfig"):
+        civis.APIClient(local_api_spec=official_spec_path, config={"read_timeout": 1})
