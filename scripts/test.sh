@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Install everything the tests need on a bare machine, then run them:
-# Python packages (the package with its test extra; building it also builds
-# the JupyterLab extension with jlpm), Debian's Chromium for the browser
+# Python packages (the package with its test extra, which brings every other
+# extra: platform, ml, parallel, polars, workflows, demo; building it also
+# builds the JupyterLab extension with jlpm), Debian's Chromium for the browser
 # tests, the extension's own jest tests, then pytest.
 set -euo pipefail
 cd "$(dirname "$0")/.."
