@@ -97,6 +97,23 @@ def _widget_states(nb):
     return [m.get("state", {}) for m in state.values()]
 
 
+def _check_modelling_chapter(nb, official):
+    """The CivisML chapter: its numbers agree with plain SQL, its card has the metrics."""
+    labelled = official("select count(*) as n from brandable_customers.brandable_pilot")
+    customers = int(
+        official("select count(*) as n from brandable_customers.brandable_all_users").n[0]
+    )
+    assert f"{int(labelled.n[0]):,} labelled customers" in _out(nb, "ml-table")
+    aucs = [float(a) for a in re.findall(r"ROC AUC (0\.\d+)", _out(nb, "ml-compare"))]
+    assert len(aucs) == 3 and all(0.6 < a < 1 for a in aucs)
+    top = int(0.05 * customers)
+    assert f"The most likely {top:,} of {customers:,} customers" in _out(nb, "ml-predict")
+    assert f"{customers:,} scores stored" in _out(nb, "ml-store")
+    (card,) = [o for o in _outputs(nb, "ml-card") if "civis-model-static" in str(o.get("data"))]
+    assert f"ROC AUC {max(aucs):.3f}" in card["data"]["text/plain"]
+    assert "<svg" in card["data"]["text/html"] and "civis-confusion" in card["data"]["text/html"]
+
+
 def test_tour(platform, official, tmp_path, monkeypatch):
     nb = _run("tour.ipynb", platform, tmp_path, monkeypatch)
     rows = int(official("select count(*) as n from public.cta_ridership_daily").n[0])
@@ -134,6 +151,7 @@ def test_tour(platform, official, tmp_path, monkeypatch):
     assert "calls left in this window:" in _out(nb, "responses")
     assert "404 - (404)" in _out(nb, "errors")
     assert "20 calls succeeded" in _out(nb, "retries")
+    _check_modelling_chapter(nb, official)
     states = _widget_states(nb)
     assert any(s.get("state") == "succeeded" and "job_id" in s for s in states)
     shutil.rmtree(tmp_path / "work", ignore_errors=True)
