@@ -20,7 +20,7 @@ from civis_jupyter.api.transport import ClientConfig, Transport
 from civis_jupyter.io.files import http_session
 from civis_jupyter.testing import create_client_mock
 
-from .apiserver import ApiServer, _handler
+from .apiserver import ApiServer, _handler, start
 from .conftest import API_KEY, OFFICIAL_SPEC
 
 
@@ -313,14 +313,18 @@ def test_netrc_serves_signed_urls_but_never_replaces_the_api_key(
     assert base64.b64decode(signed.headers["Authorization"][6:]) == b"netrc-user:netrc-pass"
 
 
-def test_read_timeout_is_a_setting(clean_env, api_server, official_spec_path):
+def test_read_timeout_is_a_setting(clean_env, api_server, official_spec_path, monkeypatch):
     release = threading.Event()
 
     def slow(_seen):
         release.wait(30)
         return 200, {}, {"id": 1}
 
-    api_server.route("POST", "/slow", slow)
+    server = ApiServer()
+    server.route("POST", "/slow", slow)
+    httpd = start(server)
+    httpd.handle_error = lambda *_: None  # the answer comes after the client left
+    monkeypatch.setenv("CIVIS_API_ENDPOINT", server.url)
     config = ClientConfig(read_timeout=0.2)
     client = civis.APIClient(local_api_spec=official_spec_path, config=config)
     try:
@@ -328,6 +332,8 @@ def test_read_timeout_is_a_setting(clean_env, api_server, official_spec_path):
             client._transport.request("POST", "slow")  # POST: not retried after a timeout
     finally:
         release.set()
+        httpd.shutdown()
+        httpd.server_close()
     assert client._transport.config.timeout == (30.0, 0.2)
 
 
