@@ -170,3 +170,125 @@ def test_list_responses_display_as_tables_that_fetch_pages(shell, platform_env):
     one_page = client.projects.list(limit=5)
     bundle, _ = shell.display_formatter.format(one_page)
     assert "pager project" in bundle["text/html"]
+
+
+def test_finished_card_has_no_cancel_no_run_none_and_no_api_link(client):
+    query = civis.io.query_civis("select 1 as one", "local", client=client)
+    query.result(timeout=60)
+    card = RunWidget(query)
+    _wait_for(card, "state", lambda s: s == "succeeded")
+    assert card._cancel.layout.display == "none"
+    html = card.static_html()
+    assert "run None" not in html and "query " in html
+    assert "<a " not in html and "/jobs/" not in html
+    assert card.title == "select 1 as one"
+
+
+def test_sql_card_hides_the_export_files_and_shows_an_error_once(client):
+    from civis_jupyter.jupyter.widgets.files import is_internal_file
+
+    ok = civis.io.export_to_civis_file("select 1 as one", "local", client=client)
+    ok.result(timeout=60)
+    card = RunWidget(ok, title="%%civis_sql")
+    _wait_for(card, "state", lambda s: s == "succeeded")
+    names = [o["name"] for o in client.jobs.list_runs_outputs(ok.job_id, ok.run_id)]
+    assert names and all(is_internal_file(n) for n in names)
+    assert card.outputs_text == "" and "output.csv" not in card.static_html()
+    bad = civis.io.export_to_civis_file(
+        "select * from no_such_table_anywhere", "local", client=client
+    )
+    card = RunWidget(bad, title="%%civis_sql")
+    with pytest.raises(civis.CivisJobFailure):
+        bad.result(timeout=60)
+    _wait_for(card, "state", lambda s: s == "failed")
+    html = card.static_html()
+    assert html.count("no_such_table_anywhere") == 1
+    assert "white-space:pre-wrap" in html and "word-break:normal" in html
+
+
+def test_a_container_card_lists_its_outputs_with_grammar(client):
+    from civis_jupyter.jupyter.widgets.base import plural
+
+    script = client.scripts.post_containers(
+        {"cpu": 256, "memory": 512}, name="one output", docker_command="true", docker_image_name="x"
+    )
+    future = civis.utils.run_job(script["id"], client=client)
+    future.result(timeout=60)
+    file_id = civis.io.file_to_civis(__import__("io").BytesIO(b"x"), "made.txt", client=client)
+    client.scripts.post_containers_runs_outputs(script["id"], future.run_id, "File", file_id)
+    card = RunWidget(future)
+    _wait_for(card, "state", lambda s: s == "succeeded")
+    assert "1 output<" in card.static_html() and "made.txt" in card.static_html()
+    assert plural(1, "row") == "1 row" and plural(1234, "row") == "1,234 rows"
+
+
+def test_table_sorts_by_header_clicks_and_formats_cells():
+    import datetime as dt
+
+    import pandas as pd
+
+    from civis_jupyter.jupyter.widgets.table import TableWidget
+
+    frame = pd.DataFrame(
+        {
+            "station": ["b", "a", "c"],
+            "rides": [1234567, 42, None],
+            "day": pd.to_datetime(["2024-01-02", "2024-01-01", "2024-01-03"]),
+            "at": [dt.datetime(2024, 1, 1, 8, 30), None, dt.datetime(2024, 1, 2, 9, 0)],
+        }
+    )
+    table = TableWidget(frame, page_size=2)
+    rides_header = table._headers[1]
+    assert "Sort by rides" in rides_header.tooltip
+    rides_header.click()
+    assert table.sort_by == "rides" and table.ascending
+    assert table.current_rows()["station"].tolist() == ["a", "b"]
+    assert rides_header.description == "rides ▲"
+    rides_header.click()
+    assert not table.ascending and table.current_rows()["station"].tolist() == ["b", "a"]
+    column = table._cells[1].value
+    assert "1,234,567" in column and "text-align:right" in column
+    assert "2024-01-02<" in table._cells[2].value  # a date: no midnight time
+    assert "2024-01-01 08:30:00" in table.static_html()
+    assert "page 1 of 2" in table._info.value and "4 columns" in table._info.value
+    for button in (table._first, table._prev, table._next, table._last):
+        assert button.tooltip
+    one = TableWidget(frame.head(1))
+    assert "1 row · 4 columns" in one._info.value
+
+
+def test_jobs_browser_lists_every_type_with_hidden_jobs_and_cancels_live_runs(client, tmp_path):
+    query = civis.io.query_civis("select 7 as hidden_answer", "local", client=client)
+    query.result(timeout=60)
+    browser = JobsBrowser(client, page_size=50)
+    assert query.job_id not in [j["id"] for j in browser._jobs]  # hidden by default
+    browser.hidden = True
+    assert query.job_id in [j["id"] for j in browser._jobs]
+    labels = [label for label, _v in browser._type.options]
+    assert "SQL query" in labels and "Import" in labels and "Container script" in labels
+    script = _gated_script(client, tmp_path / "never", name="cancel from browser")
+    future = civis.utils.run_job(script["id"], client=client)
+    opened = JobsBrowser(client, job_id=script["id"], run_id=future.run_id)
+    assert opened.selected_job == script["id"] and opened.selected_run == future.run_id
+    view = opened._view
+    assert view.title == "cancel from browser"
+    _wait_for(view, "state", lambda s: s == "running")
+    assert opened._cancel.layout.display is None  # shown for a live run
+    assert opened.cancel_run() is True
+    assert client.jobs.get_runs(script["id"], future.run_id)["state"] == "cancelled"
+    assert opened._cancel.layout.display == "none"
+    assert "just now" in opened._runs_list.options[0][0]
+
+
+def test_relative_and_local_times():
+    import time
+
+    from civis_jupyter.jupyter.widgets.base import local_time, relative_time
+
+    now = time.time()
+    iso = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 185))
+    assert relative_time(iso, now=now) == "3 min ago"
+    day = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime(now - 86400 * 2 - 5))
+    assert relative_time(day, now=now) == "2 days ago"
+    assert relative_time(None) == "" and relative_time("soon") == "soon"
+    assert local_time(iso) == time.strftime("%Y-%m-%d %H:%M", time.localtime(now - 185))
