@@ -7,6 +7,7 @@ from .api.errors import (
     CivisJobFailure,
     EmptyResultError,
 )
+from .api.response import PaginatedResponse, Response, convert_response_data_type
 
 __all__ = [
     "CivisAPIError",
@@ -14,4 +15,7 @@ __all__ = [
     "CivisImportError",
     "CivisJobFailure",
     "EmptyResultError",
+    "PaginatedResponse",
+    "Response",
+    "convert_response_data_type",
 ]

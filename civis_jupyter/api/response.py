@@ -16,6 +16,7 @@ from typing import Any
 from .naming import camel_to_snake
 
 __all__ = [
+    "CivisClientError",
     "CivisImmutableResponseError",
     "ListResponse",
     "PaginatedResponse",
@@ -27,6 +28,24 @@ __all__ = [
 
 #: Keys whose nested dicts keep the case their author chose.
 PRESERVE_CASE_KEYS = frozenset({"arguments", "environmentVariables"})
+
+
+class CivisClientError(Exception):
+    """A successful API response whose body is not JSON.
+
+    Parameters
+    ----------
+    message : str
+    response : requests.Response
+    """
+
+    def __init__(self, message: str, response: Any):
+        super().__init__(message)
+        self.status_code = response.status_code
+        self.error_message = message
+
+    def __str__(self) -> str:
+        return self.error_message
 
 
 class CivisImmutableResponseError(Exception):
@@ -339,7 +358,10 @@ def convert_response_data_type(
     headers = response.headers
     if not response.content:
         return Response(None, headers=headers)
-    data = response.json()
+    try:
+        data = response.json()
+    except ValueError:
+        raise CivisClientError("Unable to parse JSON from response", response) from None
     if isinstance(data, list):
         return ListResponse(
             [

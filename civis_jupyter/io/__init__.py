@@ -26,6 +26,7 @@ from .tables import (
     read_civis_sql,
     split_schema_tablename,
 )
+from .transfer import transfer_table
 
 __all__ = [
     "civis_file_to_table",
@@ -46,4 +47,5 @@ __all__ = [
     "read_civis",
     "read_civis_sql",
     "split_schema_tablename",
+    "transfer_table",
 ]
