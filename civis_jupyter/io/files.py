@@ -327,21 +327,24 @@ def file_to_dataframe(
     Parameters
     ----------
     file_id : int
-    return_as : {'pandas'}
+    return_as : {'pandas', 'polars'}
+        A pandas or a polars DataFrame (polars: the ``polars`` extra).
     compression : str, optional
         ``'infer'`` (from the file name), ``'gzip'``, ``'zip'``... or ``None``.
     client : APIClient, optional
     **read_kwargs
-        Passed to :func:`pandas.read_csv`.
+        Passed to :func:`pandas.read_csv` (or :func:`polars.read_csv`).
 
     Returns
     -------
-    pandas.DataFrame
+    pandas.DataFrame or polars.DataFrame
     """
-    import pandas as pd
+    if return_as not in ("pandas", "polars"):
+        raise ValueError(f"unsupported return_as option: {return_as!r} ('pandas' or 'polars')")
+    if return_as == "polars":
+        from ._polars import polars
 
-    if return_as != "pandas":
-        raise ValueError(f"unsupported return_as option: {return_as!r} (only 'pandas')")
+        polars()  # a missing extra fails before anything is read
     client = client or APIClient()
     meta = client.files.get(file_id)
     if compression == "infer":
@@ -350,6 +353,12 @@ def file_to_dataframe(
             os.path.splitext(name)[1]
         )
     data = _read_all(file_id, client)
+    if return_as == "polars":
+        from ._polars import polars_from_csv
+
+        return polars_from_csv(data, compression, **read_kwargs)
+    import pandas as pd
+
     return pd.read_csv(io.BytesIO(data), compression=compression, **read_kwargs)
 
 

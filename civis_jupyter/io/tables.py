@@ -39,7 +39,7 @@ __all__ = [
 ]
 
 DELIMITERS = {",": "comma", "\t": "tab", "|": "pipe"}
-_RETURN_AS = ("list", "pandas")
+_RETURN_AS = ("list", "pandas", "polars")
 EXISTING_TABLE_ROWS = ("fail", "truncate", "append", "drop", "upsert")
 
 
@@ -56,6 +56,10 @@ UNSET: Any = _Unset()
 def _return_as(use_pandas: Any, return_as: str) -> str:
     if return_as not in _RETURN_AS:
         raise ValueError(f"unsupported return_as option: {return_as!r} (one of {_RETURN_AS})")
+    if return_as == "polars":
+        from ._polars import polars
+
+        polars()  # a missing extra fails before anything runs
     if use_pandas is UNSET:
         return return_as
     warnings.warn(
@@ -65,6 +69,8 @@ def _return_as(use_pandas: Any, return_as: str) -> str:
     )
     if use_pandas and return_as == "list":
         return "pandas"
+    if use_pandas and return_as == "polars":
+        raise ValueError("Conflicting arguments: use_pandas=True but return_as='polars'.")
     if not use_pandas and return_as == "pandas":
         raise ValueError("Conflicting arguments: use_pandas=False but return_as='pandas'.")
     return return_as
@@ -120,6 +126,11 @@ def _download(client: APIClient, url: str) -> bytes:
 
 
 def _arrow_frame(data: bytes) -> Any:
+    """Parse a gzip CSV export with Arrow into pandas (see :func:`_arrow_table`)."""
+    return _arrow_table(data).to_pandas()
+
+
+def _arrow_table(data: bytes) -> Any:
     """Parse a gzip CSV export with Arrow; values and text as the CSV has them."""
     import pyarrow as pa
     import pyarrow.csv as pacsv
@@ -153,10 +164,18 @@ def _arrow_frame(data: bytes) -> Any:
     columns = [
         col.cast(pa.string()) if pa.types.is_date(col.type) else col for col in table.columns
     ]
-    return pa.table(columns, names=table.column_names).to_pandas()
+    return pa.table(columns, names=table.column_names)
 
 
 def _read_result(data: bytes, return_as: str, encoding: str | None, kwargs: dict) -> Any:
+    if return_as == "polars":
+        from ._polars import polars, polars_from_arrow, polars_from_csv
+
+        if not data:
+            return polars().DataFrame()
+        if kwargs or (encoding and encoding.lower().replace("-", "") != "utf8"):
+            return polars_from_csv(data, "gzip", encoding=encoding or "utf8", **kwargs)
+        return polars_from_arrow(_arrow_table(data))
     if return_as == "pandas":
         import pandas as pd
 
@@ -194,8 +213,9 @@ def read_civis_sql(
         Database name or ID.
     use_pandas : bool, optional
         Deprecated; use ``return_as``.
-    return_as : {'list', 'pandas'}
-        A list of rows (header first, values as text) or a DataFrame.
+    return_as : {'list', 'pandas', 'polars'}
+        A list of rows (header first, values as text), or a pandas or polars
+        DataFrame (polars: the ``polars`` extra).
     sql_params_arguments : dict, optional
         ``params`` and ``arguments`` for the SQL script.
     encoding : str, optional
