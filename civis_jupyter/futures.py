@@ -1270,3 +1270,12 @@ class ContainerFuture(CivisFuture):
             poll_on_creation=poll_on_creation,
             max_retries=max_n_retries,
         )
+
+
+def __getattr__(name: str) -> Any:
+    """The executors (``CustomScriptExecutor``, ...) live in :mod:`civis_jupyter.executors`."""
+    if name in ("ContainerExecutor", "CustomScriptExecutor"):
+        from . import executors
+
+        return getattr(executors, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")

@@ -38,13 +38,6 @@ NOT_PROVIDED = {
     ("base", "retry_request"): "official transport plumbing (ours retries with tenacity)",
     ("base", "tostr_urljoin"): "official transport plumbing",
 }
-#: Names a module should have but does not yet; each must start failing (strict xfail).
-PENDING = {
-    ("futures", "CustomScriptExecutor"): (
-        "civis_jupyter/futures.py needs `from .executors import CustomScriptExecutor  # noqa`"
-        " (or a lazy __getattr__); it lives in civis_jupyter.executors"
-    ),
-}
 
 
 def _official(module: str) -> types.ModuleType:
@@ -75,13 +68,7 @@ def _defined_by(value: object, module: types.ModuleType) -> bool:
 
 
 CASES = [(m, n) for m in MODULES for n in sorted(public_names(_official(m)))]
-CHECKED = [
-    pytest.param(m, n, marks=pytest.mark.xfail(strict=True, reason=PENDING[(m, n)]))
-    if (m, n) in PENDING
-    else (m, n)
-    for m, n in CASES
-    if (m, n) not in NOT_PROVIDED
-]
+CHECKED = [case for case in CASES if case not in NOT_PROVIDED]
 
 
 @pytest.mark.parametrize(("module", "name"), CHECKED)
@@ -92,7 +79,6 @@ def test_ours_has_the_official_public_name(module, name):
 
 def test_the_exceptions_list_only_names_the_official_client_has():
     assert set(NOT_PROVIDED) <= set(CASES)
-    assert set(PENDING) <= set(CASES)
 
 
 def test_top_level_modules_and_version_load_lazily():
@@ -100,6 +86,9 @@ def test_top_level_modules_and_version_load_lazily():
     for name in ("parallel", "workflows", "loggers", "futures", "io", "utils", "executors"):
         assert isinstance(getattr(civis_jupyter, name), types.ModuleType)
         assert name in dir(civis_jupyter)
+    from civis_jupyter import executors, futures
+
+    assert futures.CustomScriptExecutor is executors.CustomScriptExecutor
     with pytest.raises(AttributeError, match="no attribute 'nonsense'"):
         civis_jupyter.nonsense  # noqa: B018
     assert set(civis_jupyter.__all__) <= set(dir(civis_jupyter))
