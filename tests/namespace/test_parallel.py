@@ -275,3 +275,45 @@ def test_official_worker_serves_our_template_backend(client):
     with joblib.parallel_config("civis-official-worker"):
         out = joblib.Parallel(n_jobs=2)(joblib.delayed(pow)(i, 2) for i in range(2))
     assert out == [0, 1]
+
+
+INFER_SCRIPT = """python - <<'PY'
+import joblib
+from civis_jupyter.parallel import infer_backend_factory
+
+factory = infer_backend_factory(required_resources={"memory": 256}, remote_backend="civis")
+joblib.register_parallel_backend("civis", factory)
+with joblib.parallel_config("civis"):
+    print("RESULT", joblib.Parallel(n_jobs=2)(joblib.delayed(abs)(-i) for i in range(3)))
+PY"""
+
+
+def test_infer_backend_factory_copies_the_running_script(client):
+    parent = client.scripts.post_containers(
+        {"cpu": 256, "memory": 512},
+        name="parent",
+        docker_command=INFER_SCRIPT,
+        docker_image_name="inferred-image",
+        docker_image_tag="v7",
+        arguments={"COLOUR": "green"},
+    )
+    before = _job_ids(client)
+    run = client.jobs.post_runs(parent.id)
+    from civis_jupyter.futures import CivisFuture
+
+    CivisFuture(client.jobs.get_runs, (parent.id, run.id), client=client).result(120)
+    logs = [line.message for line in client.jobs.list_runs_logs(parent.id, run.id)]
+    assert "RESULT [0, 1, 2]" in logs
+    children = [client.scripts.get_containers(j) for j in _job_ids(client) - before]
+    assert len(children) == 3
+    for child in children:
+        assert (child.docker_image_name, child.docker_image_tag) == ("inferred-image", "v7")
+        assert child.required_resources.memory == 256 and child.required_resources.cpu == 256
+        assert child.arguments["COLOUR"] == "green"
+        assert int(child.arguments["CIVIS_PARENT_JOB_ID"]) == parent.id
+
+
+def test_infer_backend_factory_outside_a_run_says_so(client, monkeypatch):
+    monkeypatch.delenv("CIVIS_JOB_ID", raising=False)
+    with pytest.raises(RuntimeError, match="inside a Civis container script run"):
+        parallel.infer_backend_factory(client=client)
