@@ -218,7 +218,9 @@ def test_group_members_are_added_by_writers_and_may_leave(alice: Who, bob: Who) 
 
 def test_nested_lists_under_an_invisible_object_are_404(alice: Who, bob: Who) -> None:
     job = _container(alice)
-    workflow = _created(alice.call("post", "workflows", json={"name": "nested"}))["id"]
+    definition = 'version: "2.0"\nwf:\n  tasks:\n    t: {action: std.noop}\n'
+    body = {"name": "nested", "definition": definition}
+    workflow = _created(alice.call("post", "workflows", json=body))["id"]
     execution = _created(alice.call("post", f"workflows/{workflow}/executions", json={}))["id"]
     paths = [
         f"jobs/{job}/parents",
