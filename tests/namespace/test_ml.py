@@ -175,11 +175,6 @@ def test_regressor_from_a_dataframe_with_civisml_v2_2(client, people):
     assert scored.training_metadata["run"]["job_id"] == future.job_id
 
 
-@pytest.mark.xfail(
-    strict=True,
-    raises=ModelError,
-    reason="the worker saves the fitted model with joblib, which pickles classes by reference",
-)
 def test_notebook_estimator_travels_by_value(client, people):
     from sklearn.linear_model import LogisticRegression
 

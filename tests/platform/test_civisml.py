@@ -264,6 +264,55 @@ def test_own_estimator_with_a_grid_search(client, customers):
     assert future.metadata["model"]["estimator"] == "LogisticRegression"
 
 
+_LOAD_ELSEWHERE = """
+import sys, joblib, pandas as pd
+model = joblib.load(sys.argv[1])
+x = pd.DataFrame({"age": [30, 70], "spend": [20.0, 90.0], "plan": ["basic", "premium"]})
+print(type(model.steps[-1][1]).__name__, *model.predict_proba(x)[:, 1].round(6))
+"""
+
+
+def test_notebook_class_estimator_loads_anywhere(platform, client, customers, tmp_path):
+    """A class defined in a notebook trains, and its estimator.pkl loads without it."""
+    import subprocess
+    import sys
+
+    from sklearn.linear_model import LogisticRegression
+
+    import civis_jupyter
+    from civis_jupyter.ml import ModelPipeline as OurPipeline
+
+    notebook_class = type("NotebookLogistic", (LogisticRegression,), {"__module__": "__main__"})
+    ours = civis_jupyter.APIClient(api_key=platform.api_key)
+    model = OurPipeline(
+        notebook_class(max_iter=500),
+        "upgrade",
+        primary_key="customer_id",
+        excluded_columns=["value"],
+        client=ours,
+    )
+    trained = model.train(table_name="ml.customers", database_name=DB, polling_interval=FAST)
+    trained.result(timeout=120)
+    # The official client reads the same output with joblib.load.
+    official = civis.ml.ModelFuture(trained.job_id, trained.run_id, client=client)
+    estimator = official.estimator
+    assert type(estimator.steps[-1][1]).__name__ == "NotebookLogistic"
+    # A fresh interpreter, where no such class exists, loads it too (it travelled by value).
+    path = tmp_path / "estimator.pkl"
+    file_id = civis.io.file_id_from_run_output(
+        "estimator.pkl", trained.job_id, trained.run_id, client=client
+    )
+    civis.io.civis_to_file(file_id, path.open("wb"), client=client)
+    done = subprocess.run(
+        [sys.executable, "-c", _LOAD_ELSEWHERE, str(path)], capture_output=True, text=True
+    )
+    assert done.returncode == 0, done.stderr
+    name, *scores = done.stdout.split()
+    x = pd.DataFrame({"age": [30, 70], "spend": [20.0, 90.0], "plan": ["basic", "premium"]})
+    assert name == "NotebookLogistic"
+    assert np.allclose([float(v) for v in scores], estimator.predict_proba(x)[:, 1], atol=1e-5)
+
+
 # -- prediction -----------------------------------------------------------------------------
 
 

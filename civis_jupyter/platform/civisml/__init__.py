@@ -9,7 +9,8 @@ apply. The worker reaches the platform only through the API, with the run's
 own key, and leaves its results as run outputs:
 
 - training: ``estimator.pkl`` (the fitted scikit-learn ``Pipeline``, ETL
-  included, saved with joblib), ``metrics.json`` (``{"metrics": ...,
+  included, a gzipped cloudpickle that ``joblib.load`` reads, so classes
+  defined in a notebook travel by value), ``metrics.json`` (``{"metrics": ...,
   "run": ..., "data": ...}``, shapes in :mod:`.metrics`),
   ``predictions.csv.gz`` (out-of-sample scores, the primary key first) and
   ``model_info.json`` (``run`` with ``status`` and ``configuration``,

@@ -229,6 +229,24 @@ def _download_pickle(run: Run, file_id: int, what: str) -> Any:
         ) from None
 
 
+def _save_pickle(obj: Any, path: Path) -> Path:
+    """Write ``obj`` as a gzipped cloudpickle, which ``joblib.load`` reads.
+
+    cloudpickle carries classes and functions defined in a notebook
+    (``__main__``) by value, so a user's own estimator class survives the trip
+    back to the client; joblib's own pickler would refer to them by name and
+    fail. The official client loads ``estimator.pkl`` with ``joblib.load``,
+    which recognises the gzip stream.
+    """
+    import gzip
+
+    import cloudpickle
+
+    with gzip.open(path, "wb", compresslevel=3) as out:
+        cloudpickle.dump(obj, out)
+    return path
+
+
 def _resolve_model(run: Run, model: str) -> tuple[Any, bool, str | None]:
     """The estimator, whether it classifies, and its predefined name (or ``None``)."""
     from sklearn.base import is_classifier
@@ -631,8 +649,6 @@ def _table_columns(pk: str | None, pk_type: str, score_columns: list[str]) -> li
 
 def train(run: Run) -> None:
     """Train a model: cross-validate, fit on every row, attach the outputs."""
-    import joblib
-
     cfg = Training.from_run(run)
     source = data_mod.source_from_env(run.client, run.env)
     oos_table = _table_target(run, "OOSTABLE", "OOSDB", source.database_id)
@@ -678,8 +694,7 @@ def train(run: Run) -> None:
         pipeline.fit(features, y, **fit_kw)
     except ValueError as exc:
         raise CivisMLError(f"fitting failed: {exc}") from None
-    joblib.dump(pipeline, run.work / "estimator.pkl", compress=3)
-    outputs.append((run.work / "estimator.pkl", "estimator.pkl"))
+    outputs.append((_save_pickle(pipeline, run.work / "estimator.pkl"), "estimator.pkl"))
     ids = {name_: run.upload(path, name_) for path, name_ in outputs}
     if metrics is not None:
         oos_file = run.upload(run.work / "predictions.csv.gz", "predictions.csv.gz")
@@ -978,11 +993,9 @@ def register(run: Run) -> None:
     if found["name"] == "estimator.pkl":
         estimator_id = file_id
     else:
-        copy = run.work / "estimator.pkl"
-        import joblib
-
-        joblib.dump(estimator, copy, compress=3)
-        estimator_id = run.upload(copy, "estimator.pkl")
+        estimator_id = run.upload(
+            _save_pickle(estimator, run.work / "estimator.pkl"), "estimator.pkl"
+        )
     run_info = {
         "status": "succeeded",
         "stack_trace": None,
