@@ -145,7 +145,7 @@ def test_sql_script_run_output_is_a_downloadable_gzip_csv(client, database):
 
 
 def test_jobs_resolve_kinds_the_platform_does_not_execute(client):
-    imp = client.imports.post("sync", "Dbsync", False)
+    imp = client.imports.post("sync", "GdocImport", False)
     assert client.jobs.get(imp.id).type == "JobTypes::Import"
     fut = civis.utils.run_job(imp.id, client=client, polling_interval=FAST)
     with pytest.raises(CivisJobFailure, match="does not execute imports runs"):

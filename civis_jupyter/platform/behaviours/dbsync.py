@@ -2,8 +2,9 @@
 
 - ``POST /imports`` with ``syncType: "Dbsync"`` makes an import job whose
   ``source`` and ``destination`` name two of the platform's databases (each a
-  ``remoteHostId`` the user can see, with a ``credentialId``); other sync
-  types are stored as before and their runs fail, not executed here.
+  ``remoteHostId`` the user can see, with a ``credentialId``; a run without
+  them fails); other sync types are stored as before and their runs fail,
+  not executed here.
 - ``POST /imports/{id}/syncs`` adds a sync: ``source.path`` and
   ``destination.path`` are ``schema.table``; ``advancedOptions`` may say
   ``existingTableRows`` (``fail`` by default, ``truncate``, ``append`` or
@@ -38,10 +39,12 @@ EXISTING_TABLE_ROWS = ("fail", "truncate", "append", "drop")
 BATCH_ROWS = 65536
 
 
-def _endpoint(req: Request, key: str) -> dict[str, Any]:
+def _endpoint(req: Request, key: str) -> dict[str, Any] | None:
     value = body_get(req, key)
+    if value is None:
+        return None
     if not isinstance(value, dict):
-        raise ApiError(400, f"{key} is required for Dbsync imports: {{remoteHostId, credentialId}}")
+        raise ApiError(400, f"{key} must be an object: {{remoteHostId, credentialId}}")
     db_id = int_param(value.get("remoteHostId"), f"{key}.remoteHostId")
     cred_id = int_param(value.get("credentialId"), f"{key}.credentialId")
     if db_id is None or cred_id is None:
@@ -185,7 +188,14 @@ def _import_executor(req: Request, job: dict[str, Any]):
 
     def run(ctx: RunContext) -> None:
         if sync_type != DBSYNC:
-            raise RuntimeError(f"the local platform does not execute {sync_type} imports")
+            raise RuntimeError(
+                f"the local platform does not execute imports runs of syncType {sync_type!r}"
+            )
+        for key in ("source", "destination"):
+            if not job.get(key):
+                raise RuntimeError(
+                    f"the Dbsync import has no {key} database: set it with imports.put"
+                )
         syncs = job.get("syncs") or []
         if not syncs:
             raise RuntimeError("the import has no syncs: add one with imports.post_syncs")
