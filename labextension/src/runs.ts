@@ -20,7 +20,7 @@ export class RunsPanel extends Widget {
     this.title.label = 'Civis runs';
     const header = document.createElement('h3');
     header.className = 'civis-runs-title';
-    header.textContent = 'Civis runs of this notebook';
+    header.textContent = 'Civis runs in this kernel';
     this.node.appendChild(header);
     this._message = document.createElement('div');
     this._message.className = 'civis-runs-message';

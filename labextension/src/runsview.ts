@@ -57,8 +57,7 @@ export function renderRuns(
   for (const [label, cls] of [
     ['Run', 'civis-runs-h-name'],
     ['State', 'civis-runs-h-state'],
-    ['Time', 'civis-runs-h-time'],
-    ['', 'civis-runs-h-action']
+    ['Time', 'civis-runs-h-time']
   ]) {
     const th = document.createElement('th');
     th.className = cls;
@@ -78,9 +77,26 @@ export function renderRuns(
     name.className = 'civis-run-name';
     name.textContent = run.name;
     name.title = `${run.name}\n${ids(run)}`;
-    const state = row.insertCell();
+    const stateCell = row.insertCell();
+    stateCell.className = 'civis-run-state-cell';
+    const state = document.createElement('span');
     state.className = 'civis-run-state';
     state.textContent = run.state;
+    stateCell.appendChild(state);
+    if (run.live) {
+      // The only action, on live runs only: small, next to the state.
+      const button = document.createElement('button');
+      button.className = 'jp-Button civis-run-cancel';
+      button.textContent = '✕';
+      button.title = `Cancel ${ids(run)}`;
+      button.setAttribute('aria-label', `Cancel ${ids(run)}`);
+      button.onclick = () => {
+        button.disabled = true;
+        button.textContent = '…';
+        onCancel(run);
+      };
+      stateCell.appendChild(button);
+    }
     const time = row.insertCell();
     time.className = 'civis-run-elapsed';
     time.dataset.live = String(run.live);
@@ -89,20 +105,6 @@ export function renderRuns(
     time.textContent = runTime(run, receivedAt);
     if (!run.live && run.started_at && run.finished_at) {
       time.title = `${run.started_at} → ${run.finished_at}`;
-    }
-    const action = row.insertCell();
-    action.className = 'civis-run-action';
-    if (run.live) {
-      const button = document.createElement('button');
-      button.className = 'jp-Button civis-run-cancel';
-      button.textContent = 'Cancel';
-      button.title = `Cancel ${ids(run)}`;
-      button.onclick = () => {
-        button.disabled = true;
-        button.textContent = 'Cancelling…';
-        onCancel(run);
-      };
-      action.appendChild(button);
     }
   }
   host.appendChild(table);

@@ -18,7 +18,7 @@ const run = (over: Partial<IRun>): IRun => ({
 });
 
 describe('renderRuns', () => {
-  it('lists runs under a header with name, state, time and cancel for live runs only', () => {
+  it('lists runs under a header with name, state, time; cancel on live runs only', () => {
     const host = document.createElement('div');
     const cancelled: IRun[] = [];
     const finished = run({
@@ -32,7 +32,7 @@ describe('renderRuns', () => {
     });
     renderRuns(host, [run({}), finished], Date.now(), r => cancelled.push(r));
     const header = [...host.querySelectorAll('th')].map(th => th.textContent);
-    expect(header).toEqual(['Run', 'State', 'Time', '']);
+    expect(header).toEqual(['Run', 'State', 'Time']);
     const rows = host.querySelectorAll('tbody tr');
     expect(rows.length).toBe(2);
     expect(rows[0].querySelector('.civis-run-name')!.textContent).toBe('SELECT 1');

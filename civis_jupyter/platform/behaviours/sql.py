@@ -234,7 +234,9 @@ def _export_executor(req: Request, job: dict[str, Any]):
             ctx.log("The last statement returned no rows to export.")
             ctx.update(output=[])
             return
-        ctx.log(f"Exported {result.row_count} rows in {len(files)} file(s).")
+        rows = f"{result.row_count:,} row" + ("" if result.row_count == 1 else "s")
+        parts = f"{len(files)} file" + ("" if len(files) == 1 else "s")
+        ctx.log(f"Exported {rows} in {parts}.")
         if settings.force_multifile:
             manifest = {
                 "query": sql,
