@@ -292,3 +292,17 @@ def test_relative_and_local_times():
     assert relative_time(day, now=now) == "2 days ago"
     assert relative_time(None) == "" and relative_time("soon") == "soon"
     assert local_time(iso) == time.strftime("%Y-%m-%d %H:%M", time.localtime(now - 185))
+
+
+def test_card_opens_its_job_in_the_jobs_browser(client):
+    script = client.scripts.post_containers(
+        {"cpu": 256, "memory": 512}, name="open me", docker_command="true", docker_image_name="x"
+    )
+    future = civis.utils.run_job(script["id"], client=client)
+    future.result(timeout=60)
+    card = RunWidget(future)
+    _wait_for(card, "state", lambda s: s == "succeeded")
+    browser = card.toggle_browser()
+    assert browser.selected_job == script["id"] and browser.selected_run == future.run_id
+    assert card._browser_box.children == (browser,)
+    assert card.toggle_browser() is None and card._browser_box.children == ()
