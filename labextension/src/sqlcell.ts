@@ -5,7 +5,7 @@
 
 /** The cell magic a SQL cell starts with. */
 export const CELL_MAGIC = '%%civis_sql';
-/** The line magic; its SQL follows a standalone `--`. */
+/** The line magic; its SQL follows the options (or a standalone `--`). */
 export const LINE_MAGIC = '%civis_sql';
 
 /** Whether a cell's source is a `%%civis_sql` cell (its first line starts with the magic). */
@@ -22,58 +22,112 @@ export function isSqlLine(line: string): boolean {
 /** The line magic where it starts a line or follows `=` or a space. */
 const LINE_MAGIC_AT = /(?:^|[=\s])%civis_sql(?=\s|$)/;
 
+/** Words that start the SQL of a line magic (the kernel's `SQL_KEYWORDS`). */
+const SQL_KEYWORDS = new Set([
+  'abort', 'alter', 'analyze', 'attach', 'begin', 'call', 'checkpoint',
+  'cluster', 'comment', 'commit', 'copy', 'create', 'deallocate', 'declare',
+  'delete', 'desc', 'describe', 'detach', 'discard', 'drop', 'end',
+  'execute', 'explain', 'export', 'from', 'grant', 'import', 'insert',
+  'install', 'listen', 'load', 'lock', 'merge', 'notify', 'pivot', 'pragma',
+  'prepare', 'refresh', 'reindex', 'release', 'reset', 'revoke', 'rollback',
+  'savepoint', 'select', 'set', 'show', 'start', 'summarize', 'table',
+  'truncate', 'unload', 'unpivot', 'update', 'use', 'vacuum', 'values',
+  'with'
+]);
+/** Options of the magic that take a value. */
+const VALUE_OPTIONS = new Set(['-o', '--output', '--limit', '--to-table', '--csv']);
+
+/** What the options of a magic line name: its database and where its SQL starts. */
+interface IMagicLine {
+  database: string | null;
+  sqlStart: number | null;
+}
+
+/** Whether a word starts SQL, as the kernel decides: a keyword, `(` or `/*`. */
+function startsSql(word: string): boolean {
+  const head = /^[A-Za-z_]+/.exec(word);
+  return (
+    word.startsWith('(') ||
+    word.startsWith('/*') ||
+    (head !== null && SQL_KEYWORDS.has(head[0].toLowerCase()))
+  );
+}
+
 /**
- * Where the SQL of a line-magic line starts (after the first standalone `--`
- * following `%civis_sql`, as the kernel splits it), or null if the line holds
- * no line magic or no SQL.
+ * Walk the words after the magic as the kernel splits them: options (some
+ * with a value), the database (the first bare word, or `-d`), and, in the
+ * line form, the SQL: after a standalone `--`, at a word that starts SQL, or
+ * at a bare word once the database is known.
+ */
+function readMagicLine(line: string, from: number, lineForm: boolean): IMagicLine {
+  const words = [...line.slice(from).matchAll(/\S+/g)].map(m => ({
+    word: m[0],
+    at: from + (m.index ?? 0)
+  }));
+  const found: IMagicLine = { database: null, sqlStart: null };
+  let hasDatabase = false;
+  for (let i = 0; i < words.length; i++) {
+    const { word, at } = words[i];
+    if (lineForm && word === '--') {
+      const next = words[i + 1];
+      found.sqlStart = next ? next.at : null;
+      return found;
+    }
+    if (lineForm && startsSql(word)) {
+      found.sqlStart = at;
+      return found;
+    }
+    if (word === '-d' || word === '--database') {
+      found.database = words[i + 1]?.word ?? null;
+      hasDatabase = true;
+      i++;
+    } else if (word.startsWith('--database=')) {
+      found.database = word.slice('--database='.length);
+      hasDatabase = true;
+    } else if (VALUE_OPTIONS.has(word)) {
+      i++;
+    } else if (word === '--preview' && /^\d+$/.test(words[i + 1]?.word ?? '')) {
+      i++;
+    } else if (!word.startsWith('-')) {
+      if (hasDatabase) {
+        if (lineForm) {
+          found.sqlStart = at;
+          return found;
+        }
+        continue;
+      }
+      found.database = word;
+      hasDatabase = true;
+    }
+  }
+  return found;
+}
+
+/**
+ * Where the SQL of a line-magic line starts (as the kernel splits it: after
+ * a standalone `--`, at a SQL keyword or `(`, or at the bare word after the
+ * database), or null if the line holds no line magic or no SQL.
  */
 export function lineSqlStart(line: string): number | null {
   const magic = LINE_MAGIC_AT.exec(line);
   if (!magic || line.trimStart().startsWith(CELL_MAGIC)) {
     return null;
   }
-  const magicEnd = magic.index + magic[0].length;
-  const match = /(?:^|\s)--(?:\s|$)/.exec(line.slice(magicEnd));
-  if (!match) {
-    return null;
-  }
-  const start = magicEnd + match.index + match[0].length;
-  return start < line.length ? start : null;
+  return readMagicLine(line, magic.index + magic[0].length, true).sqlStart;
 }
 
 /**
- * The database a magic line names: the first positional argument, or the
- * value of `-d` / `--database`; null when it names none.
+ * The database a magic line names: the first bare word before the SQL, or
+ * the value of `-d` / `--database`; null when it names none.
  */
 export function databaseOf(magicLine: string): string | null {
-  const line = magicLine.split(/\s--(\s|$)/)[0];
-  const at = line.search(/%%?civis_sql(\s|$)/);
+  const at = magicLine.search(/%%?civis_sql(\s|$)/);
   if (at < 0) {
     return null;
   }
-  const tokens = line.slice(at).trim().split(/\s+/).slice(1);
-  const takesValue = new Set(['-o', '--output', '--limit', '--to-table', '--csv']);
-  for (let i = 0; i < tokens.length; i++) {
-    const token = tokens[i];
-    if (token === '-d' || token === '--database') {
-      return tokens[i + 1] ?? null;
-    }
-    if (token.startsWith('--database=')) {
-      return token.slice('--database='.length);
-    }
-    if (takesValue.has(token)) {
-      i++;
-      continue;
-    }
-    if (token === '--preview' && /^\d+$/.test(tokens[i + 1] ?? '')) {
-      i++;
-      continue;
-    }
-    if (!token.startsWith('-')) {
-      return token;
-    }
-  }
-  return null;
+  const cell = magicLine.startsWith(CELL_MAGIC, at);
+  const from = at + (cell ? CELL_MAGIC : LINE_MAGIC).length;
+  return readMagicLine(magicLine, from, !cell).database;
 }
 
 /** What the user is typing: the kind of name to complete and its prefix. */

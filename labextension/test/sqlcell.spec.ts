@@ -15,6 +15,19 @@ describe('lineSqlStart', () => {
     expect(lineSqlStart('%civis_sql -- SELECT 1')).toBe(14);
   });
 
+  it('finds SQL written right after the options, as the kernel does', () => {
+    const cases: [string, string][] = [
+      ['n = %civis_sql select 40 + 2 as answer', 'select 40 + 2 as answer'],
+      ['%civis_sql local --preview 5 SELECT 1', 'SELECT 1'],
+      ['%civis_sql -d dw (select 1) union all (select 2)', '(select 1) union all (select 2)'],
+      ['%civis_sql local foo(1)', 'foo(1)'],
+      ['df = %civis_sql -o x WITH a AS (select 1) select * from a', 'WITH a AS (select 1) select * from a']
+    ];
+    for (const [line, sql] of cases) {
+      expect(line.slice(lineSqlStart(line)!)).toBe(sql);
+    }
+  });
+
   it('is null without the magic, the separator or any SQL', () => {
     expect(lineSqlStart('x = 1 -- 2')).toBeNull();
     expect(lineSqlStart('%civis_sql local')).toBeNull();
@@ -51,6 +64,9 @@ describe('databaseOf', () => {
     expect(databaseOf('%%civis_sql --preview 5 dw')).toBe('dw');
     expect(databaseOf('%%civis_sql --preview')).toBeNull();
     expect(databaseOf('x = %civis_sql -- select a from b')).toBeNull();
+    expect(databaseOf('x = %civis_sql select a from b')).toBeNull();
+    expect(databaseOf('x = %civis_sql dw select a from b')).toBe('dw');
+    expect(databaseOf('x = %civis_sql --preview 3 dw -- select 1')).toBe('dw');
   });
 });
 
