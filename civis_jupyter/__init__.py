@@ -11,9 +11,39 @@ from __future__ import annotations
 
 import importlib
 import importlib.util
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._version import __version__
+
+if TYPE_CHECKING:  # what the lazy names below are, for type checkers and editors
+    from . import api as api
+    from . import (
+        base,
+        futures,
+        io,
+        loggers,
+        parallel,
+        platform,
+        testing,
+        utils,
+        workflows,
+    )
+    from . import cli as cli
+    from . import executors as executors
+    from . import ml as ml
+    from . import response as response
+    from . import tests as tests
+    from .api.client import APIClient
+    from .api.errors import (
+        CivisAPIError,
+        CivisAPIKeyError,
+        CivisImportError,
+        CivisJobFailure,
+        EmptyResultError,
+    )
+    from .api.response import ListResponse, PaginatedResponse, Response, find, find_one
+    from .futures import CivisFuture as CivisFuture
+    from .loggers import civis_logger
 
 #: Public name -> (module, attribute) it is taken from on first use.
 _LAZY_NAMES = {
