@@ -26,6 +26,7 @@ import requests
 
 import civis_jupyter
 from civis_jupyter.platform import LocalPlatform
+from civis_jupyter.platform.seed import DEMO_CUSTOMERS
 
 civis = pytest.importorskip("civis")
 
@@ -182,7 +183,7 @@ def test_copy_over_the_warehouse_files_fails_and_the_warehouse_keeps_working(
     for victim in (path, Path(f"{path}.wal"), platform.data_dir / "platform.json"):
         refused(mallory, database, f"copy (select 'x' as a) to '{victim}'", "COPY is not allowed")
     final, _ = query(mallory, database, "select count(*) from public.customer_churn")
-    assert final["state"] == "succeeded" and final["resultRows"] == [["5000"]]
+    assert final["state"] == "succeeded" and final["resultRows"] == [[str(DEMO_CUSTOMERS)]]
 
 
 def test_copy_from_a_file_into_a_table_fails(
@@ -340,7 +341,7 @@ def test_demo_tables_are_there_for_an_ordinary_user(
         "select (select count(*) from public.cta_ridership_daily) > 0, "
         "(select count(*) from brandable_customers.brandable_all_users)",
     )
-    assert final["state"] == "succeeded" and final["resultRows"] == [["t", "5000"]]
+    assert final["state"] == "succeeded" and final["resultRows"] == [["t", str(DEMO_CUSTOMERS)]]
 
 
 def test_imports_and_exports_still_work_as_an_ordinary_user(
