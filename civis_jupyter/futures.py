@@ -43,6 +43,7 @@ from typing import Any
 from .api.client import APIClient
 from .api.errors import CivisAPIError, CivisJobFailure
 from .api.response import convert_response_data_type
+from .api.states import FINAL_STATES, SUCCESS_STATES
 from .api.transport import Transport
 
 __all__ = [
@@ -57,8 +58,8 @@ __all__ = [
 
 _log = logging.getLogger(__name__)
 
-DONE = frozenset({"succeeded", "success", "failed", "cancelled"})
-SUCCEEDED = frozenset({"succeeded", "success"})
+DONE = FINAL_STATES
+SUCCEEDED = SUCCESS_STATES
 #: First polling interval of a run followed on its own, its growth, and the cap.
 FIRST_INTERVAL = 0.25
 GROWTH = 1.3

@@ -8,6 +8,7 @@ from collections.abc import Iterator
 from typing import Any
 
 from .api.client import APIClient
+from .api.states import FINAL_STATES
 from .futures import CivisFuture
 
 __all__ = ["job_logs", "run_job", "run_template"]
@@ -171,7 +172,7 @@ def job_logs(
             return
         if finished_timeout is not None:
             state = client.jobs.get_runs(job_id, run_id)
-            if state["state"] in ("succeeded", "success", "failed", "cancelled"):
+            if state["state"] in FINAL_STATES:
                 ended_at = ended_at or time.monotonic()
                 if time.monotonic() - ended_at >= finished_timeout:
                     return

@@ -17,6 +17,7 @@ __all__ = [
     "camel_to_snake",
     "method_names",
     "resource_name",
+    "snake_to_camel",
     "split_schema_tablename",
 ]
 
@@ -122,6 +123,25 @@ def camel_to_snake(word: str) -> str:
         The snake_case name, e.g. ``"remote_host_id"``.
     """
     return _CAMEL_2.sub(r"\1_\2", _CAMEL_1.sub(r"\1_\2", word)).lower()
+
+
+def snake_to_camel(name: str) -> str:
+    """Convert a snake_case name to camelCase (camelCase input is unchanged).
+
+    Parameters
+    ----------
+    name : str
+        The name to convert, e.g. ``"remote_host_id"``.
+
+    Returns
+    -------
+    str
+        The camelCase name, e.g. ``"remoteHostId"``.
+    """
+    if "_" not in name:
+        return name
+    head, *rest = name.split("_")
+    return head + "".join(part[:1].upper() + part[1:] for part in rest)
 
 
 def _is_param(segment: str) -> bool:

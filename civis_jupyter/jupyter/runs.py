@@ -16,6 +16,8 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+from ..api.states import JOB_LIVE_STATES
+
 __all__ = [
     "JobNames",
     "RunsSource",
@@ -25,7 +27,7 @@ __all__ = [
     "run_summary",
 ]
 
-LIVE_STATES = frozenset({"queued", "running", "pending", "scheduled", "idle"})
+LIVE_STATES = JOB_LIVE_STATES
 SQL_JOB_TYPES = frozenset({"JobTypes::Query", "JobTypes::SqlRunner"})
 #: Names the client gives the jobs it makes on its own: the SQL says more.
 _GENERIC_NAME = re.compile(r"^(|%%?civis_sql.*|civis_jupyter export|Query #\d+)$", re.DOTALL)

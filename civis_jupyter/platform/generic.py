@@ -21,8 +21,9 @@ from collections.abc import Mapping
 from dataclasses import replace
 from typing import Any
 
-from ..api.naming import ARRAY_RESPONSE_PATHS
-from .api import ApiError, Reply, Request
+from ..api.naming import ARRAY_RESPONSE_PATHS, camel_to_snake, snake_to_camel
+from ..api.spec import Operation
+from .contract import ApiError, Reply, Request
 from .behaviours._common import JOB_KINDS, page_reply, page_request, paginate, shape
 from .store import Query
 
@@ -55,7 +56,7 @@ def kinds_of_path(segments: list[str]) -> tuple[str, ...]:
     return (kind,)
 
 
-def classify(op: Any) -> tuple[str, list[str], int]:
+def classify(op: Operation) -> tuple[str, list[str], int]:
     """Recognise an operation's pattern.
 
     Parameters
@@ -114,8 +115,6 @@ def _object(req: Request, target: list[str], level: str = "read") -> dict[str, A
 
 def _list_query(req: Request, target: list[str]) -> Query:
     """The store query of a list request: kind, parent, archived and field filters."""
-    from .server import snake_to_camel
-
     archived_q = req.query.get("archived")
     archived: bool | None = False
     if archived_q in ("true", True):
@@ -146,8 +145,6 @@ def _list_query(req: Request, target: list[str]) -> Query:
 
 
 def _list(req: Request, target: list[str]) -> Reply:
-    from .server import snake_to_camel
-
     _check_root(req, target)
     query = _list_query(req, target)
     store = req.platform.store
@@ -263,8 +260,6 @@ def _shares(req: Request, target: list[str], rest: list[str]) -> Reply:
 
 def _principal_ids(req: Request, kind: str, field: str, values: Any) -> list[int]:
     """The user or group ids of a share request: 400 unless ids, 404 unless they exist."""
-    from ..api.naming import camel_to_snake
-
     if values is None:
         return []
     if not isinstance(values, list):

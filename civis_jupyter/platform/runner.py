@@ -61,12 +61,15 @@ import tempfile
 import threading
 import time
 import traceback
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
-from datetime import datetime, timezone
 from pathlib import Path
 from typing import Any
+
+from ..api.states import ACTIVE_STATES, DONE_STATES
+from .clock import iso_now
+from .sqlite import Database
 
 __all__ = [
     "ACTIVE_STATES",
@@ -85,8 +88,6 @@ __all__ = [
     "iso_now",
 ]
 
-ACTIVE_STATES = frozenset({"queued", "running"})
-DONE_STATES = frozenset({"succeeded", "failed", "cancelled"})
 _TRANSITIONS = {
     "queued": {"running", "cancelled", "failed"},
     "running": {"succeeded", "failed", "cancelled"},
@@ -128,12 +129,6 @@ class InvalidTransition(Exception):
 
 class RunCancelled(Exception):
     """Raised inside an executor (by :meth:`RunContext.check`) once cancelled."""
-
-
-def iso_now() -> str:
-    """The current UTC time as Civis writes it (``2024-01-02T03:04:05.000Z``)."""
-    now = datetime.now(timezone.utc)
-    return now.strftime("%Y-%m-%dT%H:%M:%S.") + f"{now.microsecond // 1000:03d}Z"
 
 
 Executor = Callable[["RunContext"], None]
@@ -222,79 +217,58 @@ class _Live:
         self.future: Future[None] | None = None
 
 
-class _RunDB:
+_RUNS_SCHEMA = """
+CREATE TABLE IF NOT EXISTS runs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    job_id INTEGER NOT NULL,
+    kind TEXT NOT NULL,
+    user_id INTEGER,
+    state TEXT NOT NULL,
+    is_cancel_requested INTEGER NOT NULL DEFAULT 0,
+    created_at TEXT NOT NULL,
+    started_at TEXT,
+    finished_at TEXT,
+    error TEXT,
+    detail TEXT NOT NULL DEFAULT '{}'
+);
+CREATE INDEX IF NOT EXISTS runs_job ON runs (job_id, id);
+CREATE INDEX IF NOT EXISTS runs_state ON runs (state);
+CREATE TABLE IF NOT EXISTS logs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL,
+    created_at TEXT NOT NULL,
+    message TEXT NOT NULL,
+    level TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id, id);
+CREATE TABLE IF NOT EXISTS outputs (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    run_id INTEGER NOT NULL,
+    object_type TEXT NOT NULL,
+    object_id INTEGER,
+    name TEXT,
+    link TEXT,
+    value TEXT,
+    created_at TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS outputs_run ON outputs (run_id, id);
+"""
+
+
+class _RunDB(Database):
     """SQLite persistence of runs, log lines and outputs."""
 
     def __init__(self, path: Path):
-        path.parent.mkdir(parents=True, exist_ok=True)
-        self._con = sqlite3.connect(str(path), check_same_thread=False, isolation_level=None)
-        self._con.row_factory = sqlite3.Row
-        self._lock = threading.RLock()
-        with self._lock:
-            self._con.execute("PRAGMA journal_mode=WAL")
-            self._con.execute("PRAGMA synchronous=NORMAL")
-            self._con.executescript(
-                """
-                CREATE TABLE IF NOT EXISTS runs (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    job_id INTEGER NOT NULL,
-                    kind TEXT NOT NULL,
-                    user_id INTEGER,
-                    state TEXT NOT NULL,
-                    is_cancel_requested INTEGER NOT NULL DEFAULT 0,
-                    created_at TEXT NOT NULL,
-                    started_at TEXT,
-                    finished_at TEXT,
-                    error TEXT,
-                    detail TEXT NOT NULL DEFAULT '{}'
-                );
-                CREATE INDEX IF NOT EXISTS runs_job ON runs (job_id, id);
-                CREATE INDEX IF NOT EXISTS runs_state ON runs (state);
-                CREATE TABLE IF NOT EXISTS logs (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    run_id INTEGER NOT NULL,
-                    created_at TEXT NOT NULL,
-                    message TEXT NOT NULL,
-                    level TEXT NOT NULL
-                );
-                CREATE INDEX IF NOT EXISTS logs_run ON logs (run_id, id);
-                CREATE TABLE IF NOT EXISTS outputs (
-                    id INTEGER PRIMARY KEY AUTOINCREMENT,
-                    run_id INTEGER NOT NULL,
-                    object_type TEXT NOT NULL,
-                    object_id INTEGER,
-                    name TEXT,
-                    link TEXT,
-                    value TEXT,
-                    created_at TEXT NOT NULL
-                );
-                CREATE INDEX IF NOT EXISTS outputs_run ON outputs (run_id, id);
-                """
-            )
-            columns = {r["name"] for r in self._con.execute("PRAGMA table_info(runs)")}
-            # Where a command run's processes are: found again after a crash.
-            for name, kind in (("pid", "INTEGER"), ("pid_start", "INTEGER"), ("marker", "TEXT")):
-                if name not in columns:
-                    self._con.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
-
-    @contextlib.contextmanager
-    def tx(self) -> Iterator[sqlite3.Connection]:
-        with self._lock:
-            self._con.execute("BEGIN IMMEDIATE")
-            try:
-                yield self._con
-            except BaseException:
-                self._con.execute("ROLLBACK")
-                raise
-            self._con.execute("COMMIT")
+        super().__init__(path, _RUNS_SCHEMA)
+        columns = {r["name"] for r in self.rows("PRAGMA table_info(runs)")}
+        # Where a command run's processes are: found again after a crash.
+        for name, kind in (("pid", "INTEGER"), ("pid_start", "INTEGER"), ("marker", "TEXT")):
+            if name not in columns:
+                self.execute(f"ALTER TABLE runs ADD COLUMN {name} {kind}")
 
     def query(self, sql: str, params: tuple[Any, ...] = ()) -> list[sqlite3.Row]:
-        with self._lock:
-            return self._con.execute(sql, params).fetchall()
-
-    def close(self) -> None:
-        with self._lock:
-            self._con.close()
+        """All rows of one statement."""
+        return self.rows(sql, params)
 
 
 def _run_row(row: sqlite3.Row | None) -> dict[str, Any] | None:

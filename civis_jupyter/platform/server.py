@@ -7,11 +7,12 @@ limit, parse and validate the query and body against the spec, then run the
 hand-written behaviour for the operation, or the generic schema-driven one,
 in a worker thread.
 
-Bad input is answered here, before any behaviour sees it: an id that is not
-ASCII digits within 64 bits matches no route (404); a query value of the
-wrong type, a body that is not JSON, is nested deeper than
-:data:`MAX_BODY_DEPTH`, holds an integer beyond 64 bits, a non-finite number
-or a lone surrogate is a 400. An unexpected exception is logged with its
+Bad input is answered here, before any behaviour sees it
+(:mod:`civis_jupyter.platform.validation`): an id that is not ASCII digits
+within 64 bits matches no route (404); a query value of the wrong type, a
+body that is not JSON or does not match the operation's schema is a 400.
+The behaviour receives a :class:`~civis_jupyter.platform.contract.Request`
+and reaches the platform only through its services. An unexpected exception is logged with its
 traceback and answered as a 500 in the Civis error format, and a 204 or 304
 never carries a body.
 """
@@ -22,87 +23,36 @@ import asyncio
 import base64
 import hashlib
 import json
-import math
 import random
-import re
 import threading
 import time
 from collections.abc import Mapping
 from concurrent.futures import ThreadPoolExecutor
 from http import HTTPStatus
-from typing import Any
+from typing import Any, Protocol
 
 import tornado.web
 
-from ..api.naming import camel_to_snake
 from ..api.spec import ApiSpec, Operation
+from ..api.states import LIVE_STATES
 from . import generic
-from .api import ApiError, Reply, Request, handler_for
+from .contract import Request, Services, handler_for
+from .http_types import ApiError, Reply, User
+from .validation import camelize, parse_body, parse_query, path_value, validate_body
 
 __all__ = [
-    "MAX_BODY_DEPTH",
-    "PRESERVE_KEYS",
+    "Faults",
+    "Host",
     "RateLimiter",
     "Router",
     "RunEvents",
     "make_app",
-    "parse_body",
-    "parse_id",
     "prefer_wait",
-    "snake_to_camel",
 ]
 
-#: Body keys whose nested keys are the user's own and keep their case.
-PRESERVE_KEYS = frozenset({"arguments", "environmentVariables", "value"})
 JSON = "application/json; charset=utf-8"
-#: Largest integer accepted anywhere (ids, query values, body values): SQLite's.
-MAX_INT = 2**63 - 1
-MIN_INT = -(2**63)
-#: Deepest nesting of arrays and objects accepted in a JSON body.
-MAX_BODY_DEPTH = 64
 #: Statuses whose responses never carry a body.
 NO_BODY_STATUSES = frozenset({204, 304})
-_ASCII_INT = re.compile(r"[+-]?[0-9]+")
-
-
-def parse_id(text: str) -> int | None:
-    """An id from a path segment: ASCII digits within 64 bits, else ``None``.
-
-    Parameters
-    ----------
-    text : str
-        The unescaped path segment.
-
-    Returns
-    -------
-    int or None
-        The id, or ``None`` when ``text`` is not one (the route does not match).
-    """
-    if not (text.isascii() and text.isdigit()):
-        return None
-    value = int(text)
-    return value if value <= MAX_INT else None
-
-
-def snake_to_camel(name: str) -> str:
-    """``remote_host_id`` -> ``remoteHostId`` (camelCase input is unchanged)."""
-    if "_" not in name:
-        return name
-    head, *rest = name.split("_")
-    return head + "".join(p[:1].upper() + p[1:] for p in rest)
-
-
-def camelize(value: Any) -> Any:
-    """Convert dict keys to camelCase recursively, except under user-owned keys."""
-    if isinstance(value, list):
-        return [camelize(v) for v in value]
-    if not isinstance(value, dict):
-        return value
-    out = {}
-    for key, item in value.items():
-        name = snake_to_camel(key) if isinstance(key, str) else key
-        out[name] = item if name in PRESERVE_KEYS else camelize(item)
-    return out
 
 
 class Router:
@@ -181,16 +131,13 @@ class Router:
             if not template.startswith("{"):
                 continue
             name = template[1:-1]
-            value: Any = tornado.escape.url_unescape(actual, plus=False)
-            if types.get(name) == "integer":
-                value = parse_id(value)
-                if value is None:
-                    return None
+            value = path_value(actual, types.get(name))
+            if value is None:
+                return None
             params[name] = value
         return params
 
 
-LIVE_STATES = frozenset({"queued", "running", "pending", "scheduled"})
 MAX_WAIT = 30.0
 
 
@@ -284,173 +231,38 @@ class RateLimiter:
             self._counts.clear()
 
 
-def _coerce(value: str, schema: Mapping[str, Any], name: str) -> Any:
-    kind = schema.get("type")
-    if kind == "integer":
-        text = value.strip()
-        number = int(text) if _ASCII_INT.fullmatch(text) else None
-        if number is None or not MIN_INT <= number <= MAX_INT:
-            raise ApiError(400, f"{name} must be a 64-bit integer, not {value!r}", "bad_request")
-        return number
-    if kind == "number":
-        try:
-            number = float(value) if value.strip().isascii() else math.nan
-        except ValueError:
-            number = math.nan
-        if not math.isfinite(number):
-            raise ApiError(400, f"{name} must be a finite number, not {value!r}", "bad_request")
-        return number
-    if kind == "boolean":
-        lowered = value.lower()
-        if lowered in ("true", "1", "t", "yes"):
-            return True
-        if lowered in ("false", "0", "f", "no"):
-            return False
-        raise ApiError(400, f"{name} must be true or false, not {value!r}", "bad_request")
-    return value
+class Host(Services, Protocol):
+    """What the HTTP layer uses of a platform: its services and its front door."""
 
+    @property
+    def router(self) -> Router:
+        """Finds operations."""
 
-def parse_query(op: Operation, arguments: Mapping[str, list[bytes]]) -> dict[str, Any]:
-    """Query arguments as snake_case names with spec types (``name[]`` -> list)."""
-    declared = {p.get("name"): p for p in op.raw.get("parameters") or () if p.get("in") == "query"}
-    query: dict[str, Any] = {}
-    for raw_name, raw_values in arguments.items():
-        values = [v.decode("utf-8", "replace") for v in raw_values]
-        is_array = raw_name.endswith("[]")
-        name = camel_to_snake(raw_name[:-2] if is_array else raw_name)
-        param = declared.get(name) or declared.get(raw_name)
-        if param is None:
-            query[name] = values if is_array else values[-1]
-            continue
-        if param.get("type") == "array" or is_array:
-            items = param.get("items") or {}
-            parts = [p for v in values for p in (v.split(",") if not is_array else [v]) if p != ""]
-            query[name] = [_coerce(p, items, name) for p in parts]
-        else:
-            query[name] = _coerce(values[-1], param, name)
-    return query
+    @property
+    def limiter(self) -> RateLimiter:
+        """Counts requests per key."""
 
+    @property
+    def faults(self) -> Faults:
+        """Injected faults and latency."""
 
-def _reject_constant(name: str) -> Any:
-    raise ValueError(f"{name} is not valid JSON")
+    @property
+    def run_events(self) -> RunEvents:
+        """Wakes long polls."""
 
+    @property
+    def executor(self) -> ThreadPoolExecutor:
+        """The threads behaviours run in."""
 
-def _check_value(value: Any, depth: int) -> str | None:
-    """Why one decoded JSON value is refused, or ``None``.
-
-    ``depth`` counts the arrays and objects around the value (1 for the body
-    itself); nested values are checked by the caller's walk.
-    """
-    if isinstance(value, (dict, list)):
-        too_deep = depth > MAX_BODY_DEPTH
-        return f"is nested more than {MAX_BODY_DEPTH} levels deep" if too_deep else None
-    if isinstance(value, bool):
-        return None
-    if isinstance(value, int) and not MIN_INT <= value <= MAX_INT:
-        return "holds an integer that does not fit in 64 bits"
-    if isinstance(value, float) and not math.isfinite(value):
-        return "holds a number that is not finite"
-    if isinstance(value, str):
-        try:
-            value.encode("utf-8")
-        except UnicodeEncodeError:
-            return "holds a string with a lone surrogate (invalid Unicode)"
-    return None
-
-
-def parse_body(raw: bytes) -> Any:
-    """Decode a JSON request body, refusing what the platform cannot store.
-
-    Parameters
-    ----------
-    raw : bytes
-        The body as received.
-
-    Returns
-    -------
-    Any
-        The decoded value.
-
-    Raises
-    ------
-    ApiError
-        400 when the body is not JSON, is nested deeper than
-        :data:`MAX_BODY_DEPTH`, or holds an integer beyond 64 bits, a
-        non-finite number or a string with a lone surrogate.
-    """
-    try:
-        body = json.loads(raw, parse_constant=_reject_constant)
-    except RecursionError:
-        message = f"The request body is nested more than {MAX_BODY_DEPTH} levels deep."
-        raise ApiError(400, message, "bad_request") from None
-    except ValueError:
-        raise ApiError(400, "The request body is not valid JSON.", "bad_request") from None
-    stack: list[tuple[Any, int]] = [(body, 1)]
-    while stack:
-        value, depth = stack.pop()
-        problem = _check_value(value, depth)
-        if problem is not None:
-            raise ApiError(400, f"The request body {problem}.", "bad_request")
-        if isinstance(value, dict):
-            stack.extend((key, depth) for key in value)
-            stack.extend((item, depth + 1) for item in value.values())
-        elif isinstance(value, list):
-            stack.extend((item, depth + 1) for item in value)
-    return body
-
-
-_TYPES = {
-    "integer": (int,),
-    "number": (int, float),
-    "string": (str,),
-    "boolean": (bool,),
-    "array": (list,),
-    "object": (dict,),
-}
-
-
-def validate_body(spec: ApiSpec, schema: Mapping[str, Any], body: Any, where: str = "") -> None:
-    """Check required properties and value types (nulls are allowed).
-
-    Raises
-    ------
-    ApiError
-        400 naming the first problem found.
-    """
-    schema = spec.resolve(schema)
-    if body is None:
-        return
-    kind = schema.get("type") or ("object" if "properties" in schema else None)
-    label = where or "body"
-    if kind in _TYPES and not isinstance(body, _TYPES[kind]):
-        raise ApiError(400, f"{label} must be of type {kind}", "bad_request")
-    if kind in ("integer", "number") and isinstance(body, bool):
-        raise ApiError(400, f"{label} must be of type {kind}", "bad_request")
-    if schema.get("enum") and isinstance(body, str) and body not in schema["enum"]:
-        allowed = ", ".join(map(str, schema["enum"]))
-        raise ApiError(400, f"{label} must be one of: {allowed}", "bad_request")
-    if kind == "array":
-        items = schema.get("items") or {}
-        for i, item in enumerate(body):
-            validate_body(spec, items, item, f"{label}[{i}]")
-    elif isinstance(body, dict) and schema.get("properties"):
-        props = schema["properties"]
-        for name in schema.get("required") or ():
-            if name in props and name not in body:
-                raise ApiError(
-                    400,
-                    f"{camel_to_snake(name)} is required{' in ' + where if where else ''}",
-                    "bad_request",
-                )
-        for name, value in body.items():
-            if name in props and name not in PRESERVE_KEYS:
-                validate_body(spec, props[name], value, f"{where + '.' if where else ''}{name}")
+    @property
+    def spec_bytes(self) -> bytes:
+        """The spec served at ``/endpoints``."""
 
 
 class ApiHandler(tornado.web.RequestHandler):
     """Serves every API operation."""
 
-    def initialize(self, platform: Any) -> None:
+    def initialize(self, platform: Host) -> None:
         self.platform = platform
 
     def set_default_headers(self) -> None:
@@ -532,7 +344,7 @@ class ApiHandler(tornado.web.RequestHandler):
             return self._error(err)
         self._reply(op, reply)
 
-    def _request(self, op: Operation, path_params: dict[str, Any], user: dict[str, Any]) -> Request:
+    def _request(self, op: Operation, path_params: dict[str, Any], user: User) -> Request:
         body: Any = None
         raw = self.request.body or b""
         if raw and "json" in (self.request.headers.get("Content-Type") or "application/json"):
@@ -633,7 +445,7 @@ class Faults:
 class EndpointsHandler(tornado.web.RequestHandler):
     """``GET /endpoints``: the spec, pre-encoded (still requires a valid key)."""
 
-    def initialize(self, platform: Any) -> None:
+    def initialize(self, platform: Host) -> None:
         self.platform = platform
 
     async def get(self) -> None:
@@ -650,7 +462,7 @@ class EndpointsHandler(tornado.web.RequestHandler):
         self.finish(self.platform.spec_bytes)
 
 
-def make_app(platform: Any, extra_routes: list[Any] | None = None) -> tornado.web.Application:
+def make_app(platform: Host, extra_routes: list[Any] | None = None) -> tornado.web.Application:
     """Build the tornado application of a platform.
 
     Parameters

@@ -45,7 +45,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from .api import ApiError
+from .http_types import ApiError
 
 __all__ = ["LEVELS", "Query", "Store", "iso_now"]
 

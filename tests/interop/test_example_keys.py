@@ -14,7 +14,7 @@ import pytest
 
 import civis_jupyter
 import civis_jupyter.futures
-from civis_jupyter.platform.api import handler_for
+from civis_jupyter.platform.contract import handler_for
 
 OFFICIAL = Path(pytest.importorskip("civis").__file__).parent / "resources" / "civis_api_spec.json"
 

@@ -8,7 +8,7 @@ from types import SimpleNamespace
 
 import pytest
 
-from civis_jupyter.platform.api import ApiError, Request
+from civis_jupyter.platform.contract import ApiError, Request
 from civis_jupyter.platform.behaviours._common import paginate, shape
 from civis_jupyter.platform.behaviours.files import parse_time
 from civis_jupyter.platform.behaviours.scripts import script_env

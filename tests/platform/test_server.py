@@ -167,7 +167,7 @@ def test_204_answers_carry_no_body(platform, api):
 def test_an_unexpected_exception_is_a_logged_500_in_the_civis_format(
     platform, api, monkeypatch, caplog
 ):
-    from civis_jupyter.platform import api as platform_api
+    from civis_jupyter.platform import contract as platform_api
 
     def broken(req):
         raise RuntimeError("behaviour bug")

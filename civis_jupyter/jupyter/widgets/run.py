@@ -20,13 +20,14 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
+from ...api.states import FINAL_STATES
 from ..runs import job_names, parse_time
 from .base import StaticFallback, badge, escape, fmt_seconds, plural
 from .display import FollowedDisplay
 
 __all__ = ["RunWidget", "show_future"]
 
-DONE_STATES = frozenset({"succeeded", "success", "failed", "cancelled"})
+DONE_STATES = FINAL_STATES
 #: Pollers of runs whose outputs are the client's own plumbing (SQL exports).
 _INTERNAL_OUTPUT_POLLERS = frozenset({"get_sql_runs"})
 _PRE = "margin:0;font-size:85%;white-space:pre-wrap;overflow-wrap:break-word;word-break:normal"

@@ -1,7 +1,7 @@
 """Hand-written platform behaviours.
 
 Every module in this package registers its handlers with
-:func:`civis_jupyter.platform.api.handles` when imported; :func:`load_all`
+:func:`civis_jupyter.platform.contract.handles` when imported; :func:`load_all`
 imports them all.
 """
 

@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from ..api import ApiError, Reply, Request
+from ..contract import ApiError, Reply, Request
 from ..runner import ACTIVE_STATES, Executor
 
 __all__ = [

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api import ApiError
+from ..contract import ApiError
 from ..store import Query
 
 __all__ = [

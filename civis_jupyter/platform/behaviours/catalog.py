@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api import Reply, Request, handles
+from ..contract import Reply, Request, handles
 from ..store import Query
 from ._common import JOB_KINDS, int_param, shape
 

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...api.naming import split_schema_tablename
-from ..api import ApiError, Reply, Request, handler_for, handles
+from ..contract import ApiError, Reply, Request, handler_for, handles
 from ..runner import AlreadyRunning, RunContext
 from ..warehouse import quote_identifier
 from . import _store as store

@@ -29,7 +29,7 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from ..api import ApiError, Reply, Request, handles
+from ..contract import ApiError, Reply, Request, handles
 from ..blobs import MAX_LINK_SECONDS, BlobConflict, BlobError
 from ..runner import RunContext
 from ..warehouse import DELIMITERS, WarehouseError

@@ -16,7 +16,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
-from ..api import ApiError, Reply, Request, handles
+from ..contract import ApiError, Reply, Request, handles
 from ..store import PRIVILEGED_USER_FIELDS, Query
 from ._common import page_reply, page_request, shape
 

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from ..api import ApiError, Reply, Request, handles
+from ..contract import ApiError, Reply, Request, handles
 from ..runner import RunContext
 from ..warehouse import DELIMITERS, Column, WarehouseError
 from . import _store as store

@@ -19,7 +19,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..api import ApiError, Reply, Request, handles
+from ..contract import ApiError, Reply, Request, handles
 from ..runner import RunContext, command_executor
 from . import _store as store
 from ._common import JobKind, body_get, int_param, register_job_kind, run_summary, shape

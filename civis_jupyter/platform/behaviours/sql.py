@@ -20,7 +20,7 @@ import time
 import uuid
 from typing import Any
 
-from ..api import ApiError, Reply, Request, handles
+from ..contract import ApiError, Reply, Request, handles
 from ..runner import RunContext
 from ..warehouse import CsvSettings, WarehouseError
 from . import _store as store

@@ -19,7 +19,7 @@ import functools
 from collections.abc import Callable
 from typing import Any
 
-from ..api import ApiError, Reply, Request, handles
+from ..contract import ApiError, Reply, Request, handles
 from ..warehouse import TableInfo, WarehouseError
 from . import _store as store
 from ._common import int_param, paginate, shape
@@ -250,7 +250,7 @@ def patch_table(req: Request) -> Reply:
 @handles("post", "tables/{id}/refresh")
 @_warehouse_errors
 def refresh_table(req: Request) -> Reply:
-    from ..runner import iso_now
+    from ..clock import iso_now
 
     db_id, info = _located(req, req.path_params["id"])
     store.write_raw(req.platform, req.path_params["id"], {"lastRefresh": iso_now()})

@@ -40,9 +40,10 @@ import traceback
 from collections.abc import Iterable
 from typing import Any
 
+from ...api.states import DONE_STATES
 from ...workflows import ENGINE_COMMANDS, parse_workflow_yaml, transition_targets
-from ..api import ApiError, Reply, Request, handler_for, handles
-from ..runner import DONE_STATES, iso_now
+from ..clock import iso_now
+from ..contract import ApiError, Reply, Request, handler_for, handles
 from . import _store as store
 from ._common import body_get, paginate, shape
 
@@ -87,7 +88,7 @@ def _call(
 ) -> Any:
     """Answer a route as if ``user`` had called it; returns the reply's body."""
     from ..generic import handle
-    from ..server import camelize, validate_body
+    from ..validation import camelize, validate_body
 
     op = _operation(platform, verb, template)
     if body is not None:

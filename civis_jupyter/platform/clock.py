@@ -1,0 +1,30 @@
+"""The platform's timestamps, written as Civis writes them."""
+
+from __future__ import annotations
+
+import datetime as dt
+
+__all__ = ["iso_now", "iso_time"]
+
+
+def iso_time(when: dt.datetime) -> str:
+    """A time as ``2026-01-02T03:04:05.000Z`` (UTC, milliseconds).
+
+    Parameters
+    ----------
+    when : datetime.datetime
+        An aware time (naive times are taken as UTC).
+
+    Returns
+    -------
+    str
+    """
+    if when.tzinfo is None:
+        when = when.replace(tzinfo=dt.timezone.utc)
+    utc = when.astimezone(dt.timezone.utc)
+    return utc.strftime("%Y-%m-%dT%H:%M:%S.") + f"{utc.microsecond // 1000:03d}Z"
+
+
+def iso_now() -> str:
+    """The current UTC time as ``2026-01-02T03:04:05.000Z``."""
+    return iso_time(dt.datetime.now(dt.timezone.utc))
