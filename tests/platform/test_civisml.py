@@ -156,6 +156,42 @@ def test_every_user_finds_the_templates_by_alias(platform, client):
         _get_template_ids("v9.9", client)
 
 
+def test_an_alias_is_found_by_object_type_and_name_with_both_clients(platform, client):
+    import civis_jupyter
+    from civis_jupyter.api.errors import CivisAPIError
+
+    ours = civis_jupyter.APIClient(api_key=platform.api_key)
+    for api in (client, ours):
+        found = api.aliases.get_object_type("template_script", "civis-civisml-training-v2-2")
+        assert (found.object_type, found.object_id) == ("template_script", 11219)
+        assert found.alias == "civis-civisml-training-v2-2" and found.display_name
+        with pytest.raises((civis.base.CivisAPIError, CivisAPIError)) as err:
+            api.aliases.get_object_type(object_type="template_script", alias="civis-civisml-nope")
+        assert err.value.status_code == 404 and "civis-civisml-nope" in str(err.value)
+    # Exact: another object type, or the text in another case, is another alias.
+    with pytest.raises(civis.base.CivisAPIError, match="not found"):
+        client.aliases.get_object_type("template_report", "civis-civisml-training")
+    with pytest.raises(civis.base.CivisAPIError, match="not found"):
+        client.aliases.get_object_type("template_script", "CIVIS-CIVISML-TRAINING")
+    # A private alias is its author's (and whoever it is shared with) only.
+    mine = client.aliases.post(object_id=11220, object_type="template_script", alias="my-scorer")
+    stranger = civis.APIClient(api_key=platform.create_user("alias-stranger"))
+    with pytest.raises(civis.base.CivisAPIError) as err:
+        stranger.aliases.get_object_type("template_script", "my-scorer")
+    assert err.value.status_code == 404
+    stranger_id = stranger.users.get_me().id
+    client.aliases.put_shares_users(mine.id, [stranger_id], "read")
+    assert stranger.aliases.get_object_type("template_script", "my-scorer").id == mine.id
+    # The same text made by the stranger: each user finds their own first.
+    theirs = stranger.aliases.post(
+        object_id=11221, object_type="template_script", alias="my-scorer"
+    )
+    assert stranger.aliases.get_object_type("template_script", "my-scorer").id == theirs.id
+    assert client.aliases.get_object_type("template_script", "my-scorer").id == mine.id
+    # Routes with literal segments keep their meaning.
+    assert client.aliases.list_dependencies(mine.id) == []
+
+
 def test_named_databases_are_each_their_own_warehouse(platform, client):
     names = [d.name for d in client.databases.list()]
     assert names == [DB, OTHER_DB]
