@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import sys
+from typing import TextIO
 
 __all__ = ["civis_logger"]
 
@@ -29,8 +30,8 @@ class _LevelBand(logging.Filter):
         return (record.levelno > self.ceiling) == self.upper
 
 
-def _handler(stream: object, upper: bool, formatter: logging.Formatter) -> logging.Handler:
-    handler = logging.StreamHandler(stream)  # type: ignore[arg-type]
+def _handler(stream: TextIO, upper: bool, formatter: logging.Formatter) -> logging.Handler:
+    handler = logging.StreamHandler(stream)
     handler.addFilter(_LevelBand(logging.INFO, upper))
     handler.setFormatter(formatter)
     return handler

@@ -106,7 +106,7 @@ def _returns_doc(op: Operation) -> str:
     schema = op.response_schema
     props = op.spec.properties(schema) if schema else {}
     if not props:
-        response = next(iter((op.raw.get("responses") or {}).values()), {})
+        response: Mapping[str, Any] = next(iter((op.raw.get("responses") or {}).values()), {})
         text = response.get("description") or "success"
         return f"Returns\n-------\nNone\n    Response code {op.status}: {text}"
     if op.paginated:

@@ -287,7 +287,7 @@ def _pformat_response(
 ) -> None:
     """Lay out a Response over several lines as ``pprint`` lays out a dict."""
     stream.write("Response(")
-    printer._pprint_dict(  # type: ignore[attr-defined]
+    printer._pprint_dict(
         dict(obj.items()), stream, indent + len("Response("), allowance + 1, context, level
     )
     stream.write(")")

@@ -15,7 +15,7 @@ import sys
 import threading
 import time
 from collections import OrderedDict
-from collections.abc import Iterator, Mapping
+from collections.abc import Collection, Iterator, Mapping
 from dataclasses import dataclass, field
 from functools import cached_property
 from pathlib import Path
@@ -32,6 +32,7 @@ __all__ = [
     "get_api_spec",
     "load_spec",
     "parse_spec",
+    "read_spec",
 ]
 
 DEFAULT_API_ENDPOINT = "https://api.civisanalytics.com/"
@@ -133,7 +134,7 @@ class Operation:
     @property
     def response_schema(self) -> Mapping[str, Any] | None:
         """The resolved schema of the success response, or ``None``."""
-        response = next(iter((self.raw.get("responses") or {}).values()), {})
+        response: Mapping[str, Any] = next(iter((self.raw.get("responses") or {}).values()), {})
         schema = response.get("schema")
         return self.spec.resolve(schema) if schema else None
 
@@ -179,6 +180,13 @@ class ApiSpec:
     ----------
     raw : dict
         The spec as loaded from JSON.
+    legacy_names : bool, optional
+        Name methods by the older rule (see
+        :func:`~civis_jupyter.api.naming.method_names`), as the clients of
+        Civis services do.
+    excluded : collection of str, optional
+        Resources not to expose (by default those that would collide with
+        ``APIClient`` attributes).
 
     Attributes
     ----------
@@ -190,7 +198,13 @@ class ApiSpec:
         Operations marked deprecated (not turned into client methods).
     """
 
-    def __init__(self, raw: Mapping[str, Any]):
+    def __init__(
+        self,
+        raw: Mapping[str, Any],
+        *,
+        legacy_names: bool = False,
+        excluded: Collection[str] = EXCLUDED_RESOURCES,
+    ):
         self.raw = raw
         self.definitions: Mapping[str, Any] = raw.get("definitions") or {}
         self._resolved: dict[str, Mapping[str, Any]] = {}
@@ -205,9 +219,9 @@ class ApiSpec:
                     continue
                 summary = op.get("summary") or ""
                 is_array = self._is_array_schema(op)
-                name, alias = method_names(verb, stripped, is_array)
+                name, alias = method_names(verb, stripped, is_array, legacy=legacy_names)
                 record = Operation(self, verb, stripped, op, resource, name, alias)
-                if "deprecated" in summary.lower() or resource in EXCLUDED_RESOURCES:
+                if "deprecated" in summary.lower() or resource in excluded:
                     self.skipped.append(record)
                 else:
                     self.operations.append(record)
@@ -346,6 +360,51 @@ def parse_spec(raw: Mapping[str, Any]) -> ApiSpec:
     return spec
 
 
+def _spec_file(source: object) -> Path:
+    """The path a local spec was given as (a type check of ``local_api_spec``)."""
+    if not isinstance(source, (str, os.PathLike)):
+        raise TypeError(
+            "local_api_spec must be a dict, an OrderedDict, a JSON string or a path, "
+            f"not {type(source).__name__}"
+        )
+    return Path(source)
+
+
+def _read_spec_file(path: Path) -> Any:
+    """The JSON document in a spec file (gzipped when its name ends in ``.gz``)."""
+    try:
+        if path.suffix == ".gz":
+            import gzip
+
+            with gzip.open(path, "rb") as f:
+                return json.loads(f.read())
+        with open(path, "rb") as f:
+            return json.loads(f.read())
+    except FileNotFoundError:
+        raise FileNotFoundError(f"API spec file not found: {path}") from None
+
+
+def read_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> Mapping[str, Any]:
+    """Read a local spec without parsing it.
+
+    Parameters
+    ----------
+    source : dict, OrderedDict, str or pathlib.Path
+        A spec already loaded (returned as it is), a path to a JSON file
+        (optionally ``.gz``), or a JSON document as text.
+
+    Returns
+    -------
+    dict
+        The spec as loaded from JSON.
+    """
+    if isinstance(source, Mapping):
+        return source
+    if isinstance(source, str) and source.lstrip().startswith("{"):
+        return json.loads(source)
+    return _read_spec_file(_spec_file(source))
+
+
 def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> ApiSpec:
     """Load a local spec given as a dict, a JSON string, or a path to a file.
 
@@ -364,12 +423,7 @@ def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> ApiSpec:
         return parse_spec(source)
     if isinstance(source, str) and source.lstrip().startswith("{"):
         return ApiSpec(json.loads(source))
-    if not isinstance(source, (str, os.PathLike)):
-        raise TypeError(
-            "local_api_spec must be a dict, an OrderedDict, a JSON string or a path, "
-            f"not {type(source).__name__}"
-        )
-    path = Path(source)
+    path = _spec_file(source)
     try:
         stat = path.stat()
     except FileNotFoundError:
@@ -379,15 +433,7 @@ def load_spec(source: Mapping[str, Any] | str | os.PathLike[str]) -> ApiSpec:
         cached = _parsed_by_file.get(key)
     if cached is not None:
         return cached
-    if path.suffix == ".gz":
-        import gzip
-
-        with gzip.open(path, "rb") as f:
-            raw = json.loads(f.read())
-    else:
-        with open(path, "rb") as f:
-            raw = json.loads(f.read())
-    spec = ApiSpec(raw)
+    spec = ApiSpec(_read_spec_file(path))
     with _parsed_lock:
         _parsed_by_file[key] = spec
     return spec

@@ -32,6 +32,7 @@ from urllib.parse import urlsplit
 
 import requests
 from requests.adapters import HTTPAdapter
+from requests.auth import AuthBase
 
 from .._version import __version__
 from .errors import CivisAPIError, CivisAPIKeyError
@@ -208,6 +209,7 @@ class _RetryWhen:
 def _last_outcome(state: tenacity.RetryCallState) -> Any:
     # After the last attempt, hand back the last response (raised as a
     # CivisAPIError by the caller) or re-raise the last exception.
+    assert state.outcome is not None  # tenacity calls this after an attempt
     return state.outcome.result()
 
 
@@ -240,6 +242,9 @@ class Transport:
         Extra product token for the ``User-Agent`` header.
     config : ClientConfig, optional
         Timeouts, pool size and whether the environment is honoured.
+    bearer : bool, optional
+        Send the key as ``Authorization: Bearer <key>`` (how Civis services
+        take it) instead of HTTP Basic auth (how the Civis API takes it).
     """
 
     def __init__(
@@ -250,12 +255,15 @@ class Transport:
         user_agent: str | None = None,
         *,
         config: ClientConfig | None = None,
+        bearer: bool = False,
     ):
         if config is not None and not isinstance(config, ClientConfig):
             raise TypeError(f"config must be a ClientConfig, not {type(config).__name__}")
         self.base_url = base_url
         self.config = config or ClientConfig()
-        self._auth = (api_key, "")
+        self._auth: tuple[str, str] | _BearerAuth = (
+            _BearerAuth(api_key) if bearer else (api_key, "")
+        )
         self._headers = default_headers(user_agent)
         self._retries = retries
         self._policies: dict[str, tenacity.Retrying] | None = None
@@ -292,7 +300,9 @@ class Transport:
 
     def _send_settings(self, url: str, stream: bool) -> dict[str, Any]:
         """``send`` arguments from the environment: proxies, verify, cert."""
-        settings = self._session.merge_environment_settings(url, {}, stream, None, None)
+        settings: dict[str, Any] = dict(
+            self._session.merge_environment_settings(url, {}, stream, None, None)
+        )
         if _is_loopback(url):
             settings["proxies"] = {}
         return settings
@@ -408,6 +418,20 @@ class Transport:
     def close(self) -> None:
         """Close the connection pool."""
         self._session.close()
+
+
+class _BearerAuth(AuthBase):
+    """Put an API key in a ``Bearer`` Authorization header (never in a repr)."""
+
+    def __init__(self, api_key: str):
+        self._api_key = api_key
+
+    def __repr__(self) -> str:
+        return "<_BearerAuth>"
+
+    def __call__(self, request: requests.PreparedRequest) -> requests.PreparedRequest:
+        request.headers["Authorization"] = f"Bearer {self._api_key}"
+        return request
 
 
 def _policies_by_verb(retries: tenacity.Retrying | None) -> dict[str, tenacity.Retrying]:

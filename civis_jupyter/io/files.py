@@ -118,7 +118,9 @@ def _single_upload(client: APIClient, buf: Any, name: str, **kwargs: Any) -> int
         with attempt:
             if start is not None:
                 buf.seek(start)
-            files = [(k, (None, str(v))) for k, v in form.items()]
+            files: list[tuple[str, tuple[str | None, Any]]] = [
+                (k, (None, str(v))) for k, v in form.items()
+            ]
             files.append(("file", (name, buf)))
             response = session.post(created["upload_url"], files=files, timeout=600)
             _check(response, f"Uploading {name!r}")
@@ -318,7 +320,7 @@ def json_to_civis(
 def file_to_dataframe(
     file_id: int,
     return_as: str = "pandas",
-    compression: str = "infer",
+    compression: str | None = "infer",
     client: APIClient | None = None,
     **read_kwargs: Any,
 ) -> Any:

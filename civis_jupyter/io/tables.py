@@ -104,7 +104,7 @@ def _sql_run(
         job_name or "civis_jupyter export",
         sql,
         db_id,
-        cred,
+        cred,  # type: ignore[arg-type]  # None: the platform takes the user's default
         hidden=hidden,
         csv_settings=dict(csv_settings or {}),
         **extra,
@@ -736,6 +736,7 @@ def _preprocess(
     cleaned, infos = [], []
     for fut in futures:
         fut.result()
+        assert fut.run_id is not None  # known once the run has finished
         outputs = client.jobs.list_runs_outputs(fut.job_id, fut.run_id)
         if not outputs:
             raise CivisImportError(f"No CSV preprocess output for job {fut.job_id}")
@@ -830,7 +831,7 @@ def civis_file_to_table(
             raise ValueError(f"table_columns keys must be name and sql_type, not {sorted(bad)}")
     db_id = client.get_database_id(database)
     cred = credential_id or client.default_database_credential_id
-    typed = bool(table_columns) and all(col.get("sql_type") for col in table_columns)
+    typed = bool(table_columns) and all(col.get("sql_type") for col in table_columns or ())
     if table_columns and not typed and any(col.get("sql_type") for col in table_columns):
         raise ValueError("Some table columns have a sql type provided, but others do not.")
     try:

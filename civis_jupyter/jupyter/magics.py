@@ -112,7 +112,8 @@ def _option_action(parser: argparse.ArgumentParser, word: str) -> argparse.Actio
 def _takes_value(action: argparse.Action, word: str) -> bool:
     """Whether an option with an optional value (``--preview [N]``) takes ``word``."""
     try:
-        (action.type or str)(word)
+        convert: Any = action.type or str
+        convert(word)
     except (TypeError, ValueError):
         return False
     return True
@@ -205,6 +206,8 @@ def _quote_ident(name: str) -> str:
 @magics_class
 class CivisMagics(Magics):
     """Civis magics, configurable with ``%config CivisMagics.<option> = ...``."""
+
+    shell: Any  # the InteractiveShell these magics are registered with (set by IPython)
 
     default_database = Union(
         [Unicode(), Int()],

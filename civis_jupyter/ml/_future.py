@@ -148,6 +148,11 @@ class ModelFuture(ContainerFuture):
             f"<ModelFuture at {id(self):#x} state={self.state} job={self.job_id} run={self.run_id}>"
         )
 
+    @property
+    def run_id(self) -> int:
+        """The run this future follows (a CivisML future always follows one)."""
+        return self.poller_args[1]
+
     def __reduce__(self) -> tuple[Any, ...]:
         train = (None, None) if self.is_training else (self.train_job_id, self.train_run_id)
         return (type(self), (self.job_id, self.run_id, *train, self.polling_interval))

@@ -48,10 +48,10 @@ def list_models(
         raise ValueError("Parameter 'job_type' must be None, 'train', or 'predict'.")
     client = _client_or_default(client)
     ids = {
-        ids[kind]
+        template_id
         for kind in _JOB_TYPES[job_type]
-        for ids in template_ids_all_versions(client).values()
-        if ids[kind] is not None
+        for versions in template_ids_all_versions(client).values()
+        if (template_id := versions[kind]) is not None
     }
     if author is SENTINEL:
         author = client.users.get_me()["id"]

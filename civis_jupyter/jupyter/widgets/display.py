@@ -109,7 +109,7 @@ class _Registry:
             return
         publisher = getattr(self._shell, "display_pub", None)
         parent = self._parent
-        if parent and hasattr(publisher, "set_thread_parent"):
+        if parent and publisher is not None and hasattr(publisher, "set_thread_parent"):
             token = publisher.set_thread_parent(parent)
             try:
                 shown.publish_update()

@@ -151,7 +151,7 @@ class ModelCard:
         """The top features by absolute importance (or coefficient)."""
         listed = _nested(self.metadata, "model", "feature_importances") or []
         pairs = [
-            (str(f.get("name")), float(f.get("importance")))
+            (str(f.get("name")), float(f["importance"]))
             for f in listed
             if isinstance(f, dict) and isinstance(f.get("importance"), (int, float))
         ]
@@ -343,6 +343,7 @@ def _render_svg(draw: Any, *args: Any) -> str:
 
 
 def _roc_plot(ax: Any, curves: Any, classes: list[Any]) -> None:
+    labels: list[str | None]
     if isinstance(curves, dict):
         curves, labels = [curves], [None]
     else:
