@@ -99,6 +99,55 @@ def test_cancelling_a_live_run(client):
     assert done.headers["Civis-Cache-Control"] != "no-store"
 
 
+def test_cancelling_a_finished_run_is_a_404_and_changes_nothing(client, platform):
+    import civis_jupyter
+    from civis_jupyter.api.errors import CivisAPIError as OurAPIError
+
+    job = container(client, "echo finished")
+    fut = civis.utils.run_job(job.id, client=client, polling_interval=FAST)
+    fut.result(timeout=120)
+    ours = civis_jupyter.APIClient(api_key=platform.api_key)
+    cancels = [
+        lambda: client.jobs.delete_runs(job.id, fut.run_id),
+        lambda: client.scripts.delete_containers_runs(job.id, fut.run_id),
+        lambda: client.scripts.post_cancel(job.id),
+        lambda: ours.jobs.delete_runs(job.id, fut.run_id),
+    ]
+    for cancel in cancels:
+        with pytest.raises((CivisAPIError, OurAPIError)) as info:
+            cancel()
+        assert info.value.status_code == 404
+        assert f"run {fut.run_id} of job {job.id} has already finished (succeeded)" in str(
+            info.value
+        )
+    run = client.scripts.get_containers_runs(job.id, fut.run_id)
+    assert run.state == "succeeded" and not run.is_cancel_requested
+    # The official future reads the 404 as "already done": cancel() is False and
+    # the result still arrives (a 202 here made it stop polling for good).
+    late = civis.futures.CivisFuture(
+        client.jobs.get_runs,
+        (job.id, fut.run_id),
+        client=client,
+        polling_interval=0.5,
+        poll_on_creation=False,
+    )
+    assert late.cancel() is False
+    assert late.result(timeout=30).state == "succeeded"
+
+
+def test_a_cancelled_run_cancelled_again_is_a_404(client):
+    job = container(client, "echo started; sleep 600")
+    run = client.scripts.post_containers_runs(job.id)
+    client.scripts.delete_containers_runs(job.id, run.id)  # live: accepted (an error raises)
+    wait_until(
+        lambda: client.jobs.get_runs(job.id, run.id).state == "cancelled",
+        what="the run to be cancelled",
+    )
+    with pytest.raises(CivisAPIError) as info:
+        client.jobs.delete_runs(job.id, run.id)
+    assert info.value.status_code == 404 and "already finished (cancelled)" in str(info.value)
+
+
 def test_jobs_list_and_get_resolve_every_kind(client, database):
     job = container(client, "echo listed", name="listed container")
     civis.utils.run_job(job.id, client=client, polling_interval=FAST).result(timeout=120)

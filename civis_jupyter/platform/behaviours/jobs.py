@@ -7,7 +7,10 @@ One set of handlers serves the run routes of each runnable kind
 
 - ``POST .../runs`` starts a run (409 ``already_running`` while one is live);
 - ``GET .../runs`` lists runs, newest first; ``GET .../runs/{run_id}`` gives one;
-- ``DELETE .../runs/{run_id}`` (or ``POST /scripts/{id}/cancel``) cancels: 202, empty;
+- ``DELETE .../runs/{run_id}`` (or ``POST /scripts/{id}/cancel``, for the
+  latest run) cancels a queued or running run: 202, empty; a run that has
+  already finished answers 404 (the official client's ``cancel()`` reads a
+  404 as "already done");
 - ``GET .../logs`` pages log lines by ``last_id`` with the ``Civis-Max-Id``
   header and ``Civis-Cache-Control: no-store`` while the run is live;
 - ``GET/POST .../outputs`` list and add run outputs.
@@ -24,7 +27,6 @@ from typing import Any
 from ..contract import ApiError, Reply, Request, handles
 from ..runner import AlreadyRunning
 from ..store import Query
-from . import _store as store
 from ._common import (
     JOB_KINDS,
     JobKind,
@@ -41,7 +43,7 @@ from ._common import (
     shape,
 )
 
-__all__ = ["job_record", "run_record"]
+__all__ = ["cancel_live_run", "job_record", "run_record"]
 
 #: Kinds whose run routes these handlers serve (with ``jobs`` itself). Handlers
 #: are registered for every run route shape; the router only ever calls those
@@ -103,20 +105,18 @@ for _kind_name, _job_type in _NOT_EXECUTED.items():
 def _job(req: Request, route_kind: str, level: str = "read") -> tuple[JobKind, dict]:
     job_id = req.path_params["id"]
     if route_kind == "jobs":
-        kind, obj = store.find_job(req.platform, req.user, job_id, list(JOB_KINDS), level)
+        kind, obj = req.store.objects.find_job(job_id, list(JOB_KINDS), req.user, level)
         return JOB_KINDS[kind], obj
     if route_kind not in JOB_KINDS:
         raise ApiError(404, f"{route_kind} jobs cannot run here")
     if route_kind == "scripts/containers":  # custom scripts backed by a container too
-        kind, obj = store.find_job(
-            req.platform, req.user, job_id, [route_kind, "scripts/custom"], level
+        kind, obj = req.store.objects.find_job(
+            job_id, [route_kind, "scripts/custom"], req.user, level
         )
         if kind != route_kind and obj.get("backingScriptType") != "container":
             raise ApiError(404, f"script {job_id} is not a container script", "not_found")
         return JOB_KINDS[kind], obj
-    return JOB_KINDS[route_kind], store.fetch(
-        req.platform, req.user, route_kind, job_id, level=level
-    )
+    return JOB_KINDS[route_kind], req.store.objects.get(route_kind, job_id, req.user, level=level)
 
 
 def _run(req: Request, job: dict[str, Any]) -> dict[str, Any]:
@@ -159,8 +159,8 @@ def job_record(
     if last is _UNKNOWN:
         last = runner.last_run(obj["id"])
     if level is _UNKNOWN:
-        level = store.permission(req.platform, req.user, obj)
-    author = obj.get("author") if "author" in obj else store.author(req.platform, obj)
+        level = req.store.permissions.level(obj, req.user)
+    author = obj.get("author") if "author" in obj else req.store.objects.author(obj)
     out = {
         "id": obj["id"],
         "name": obj.get("name") or f"{kind.job_type.split('::')[-1]} #{obj['id']}",
@@ -240,10 +240,52 @@ def _make_get(route_kind: str) -> Callable[[Request], Reply]:
     return get_run
 
 
+def _finished(job: dict[str, Any], run: dict[str, Any]) -> ApiError:
+    return ApiError(
+        404,
+        f"run {run['id']} of job {job['id']} has already finished ({run['state']}): "
+        "nothing to cancel",
+        "not_found",
+    )
+
+
+def cancel_live_run(req: Request, job: dict[str, Any], run: dict[str, Any]) -> dict[str, Any]:
+    """Cancel a queued or running run of ``job``.
+
+    Parameters
+    ----------
+    req : Request
+        The request (its platform's runner cancels).
+    job : dict
+        The job the run belongs to.
+    run : dict
+        The run, as the runner gave it.
+
+    Returns
+    -------
+    dict
+        The run after cancelling (still ``running`` with ``isCancelRequested``
+        while its process stops).
+
+    Raises
+    ------
+    ApiError
+        404 when the run had already finished, also when it finished while
+        the cancel was asked for: the official client's ``cancel()`` reads a
+        404 as "the run is done".
+    """
+    if not is_live(run):
+        raise _finished(job, run)
+    after = req.platform.runner.cancel(run["id"])
+    if not is_live(after) and not after.get("isCancelRequested"):
+        raise _finished(job, after)
+    return after
+
+
 def _make_cancel(route_kind: str) -> Callable[[Request], Reply]:
     def cancel_run(req: Request) -> Reply:
         _kind, job = _job(req, route_kind, level="write")
-        req.platform.runner.cancel(_run(req, job)["id"])
+        cancel_live_run(req, job, _run(req, job))
         return Reply(None, status=202)
 
     return cancel_run
@@ -302,7 +344,7 @@ def _describe(req: Request, object_type: str, object_id: int) -> dict[str, Any]:
     }
     if object_type in kinds:
         kind, path = kinds[object_type]
-        obj = store.fetch(req.platform, req.user, kind, object_id)
+        obj = req.store.objects.get(kind, object_id, req.user)
         name = obj.get("name")
         if object_type == "Table":
             name = f"{obj.get('schema')}.{obj.get('name')}"
@@ -312,7 +354,7 @@ def _describe(req: Request, object_type: str, object_id: int) -> dict[str, Any]:
             "value": obj.get("value") if object_type == "JSONValue" else None,
         }
     if object_type in ("Script", "Job", "Query", "Import"):
-        _kind, obj = store.find_job(req.platform, req.user, object_id, list(JOB_KINDS))
+        _kind, obj = req.store.objects.find_job(object_id, list(JOB_KINDS), req.user)
         return {"name": obj.get("name"), "link": f"{root}/jobs/{object_id}", "value": None}
     raise ApiError(
         400,
@@ -387,13 +429,13 @@ _SCRIPT_KINDS = ("scripts/containers", "scripts/python3", "scripts/custom", "scr
 
 @handles("post", "scripts/{id}/cancel")
 def cancel_script(req: Request) -> Reply:
-    _kind, job = store.find_job(
-        req.platform, req.user, req.path_params["id"], list(_SCRIPT_KINDS), "write"
+    _kind, job = req.store.objects.find_job(
+        req.path_params["id"], list(_SCRIPT_KINDS), req.user, "write"
     )
     run = req.platform.runner.last_run(job["id"])
     if run is None:
         raise ApiError(404, f"script {job['id']} has never run", "not_found")
-    run = req.platform.runner.cancel(run["id"])
+    run = cancel_live_run(req, job, run)
     return Reply(
         shape(
             req,
@@ -405,8 +447,8 @@ def cancel_script(req: Request) -> Reply:
 
 @handles("post", "scripts/{id}/run")
 def run_script(req: Request) -> Reply:
-    kind_name, _job_obj = store.find_job(
-        req.platform, req.user, req.path_params["id"], list(_SCRIPT_KINDS), "write"
+    kind_name, _job_obj = req.store.objects.find_job(
+        req.path_params["id"], list(_SCRIPT_KINDS), req.user, "write"
     )
     _make_start(kind_name)(req)
     return Reply(None, status=204)
@@ -476,13 +518,13 @@ def list_jobs(req: Request) -> Reply:
             limit=page.limit,
             offset=page.offset,
         )
-        total, objs = platform.store.page(paged, req.user)
+        total, objs = platform.store.objects.page(paged, req.user)
         lasts = platform.runner.last_runs([o["id"] for o in objs])
     else:
         total, objs, lasts = _jobs_by_runs(req, query, states, page)
     ids = [o["id"] for o in objs]
-    kinds = platform.store.kinds_of(ids)
-    levels = platform.store.permission_levels(ids, req.user)
+    kinds = platform.store.objects.kinds_of(ids)
+    levels = platform.store.permissions.levels(ids, req.user)
     rows = [
         job_record(
             req, JOB_KINDS[kinds[o["id"]]], o, last=lasts.get(o["id"]), level=levels.get(o["id"])
@@ -497,7 +539,7 @@ def _jobs_by_runs(
 ) -> tuple[int, list[dict[str, Any]], dict[int, dict[str, Any]]]:
     """A page of jobs filtered by their last run's state or ordered by its time."""
     platform = req.platform
-    ids = platform.store.select_ids(
+    ids = platform.store.objects.select_ids(
         replace(query, order=(("updatedAt", True), ("id", True))), req.user
     )
     lasts = platform.runner.last_runs(ids)
@@ -508,7 +550,7 @@ def _jobs_by_runs(
     elif not page.descending:
         ids.reverse()
     chosen = ids[page.offset : page.offset + page.limit]
-    return len(ids), platform.store.objects_by_id(chosen), lasts
+    return len(ids), platform.store.objects.objects_by_id(chosen), lasts
 
 
 def _by_last_run_time(
