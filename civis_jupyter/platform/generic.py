@@ -23,8 +23,8 @@ from typing import Any
 
 from ..api.naming import ARRAY_RESPONSE_PATHS, camel_to_snake, snake_to_camel
 from ..api.spec import Operation
-from .contract import ApiError, Reply, Request
 from .behaviours._common import JOB_KINDS, page_reply, page_request, paginate, shape
+from .contract import ApiError, Reply, Request
 from .store import Query
 
 __all__ = ["classify", "handle", "kind_of_path", "kinds_of_path"]
@@ -106,7 +106,7 @@ def _object(req: Request, target: list[str], level: str = "read") -> dict[str, A
     if not isinstance(obj_id, int):
         raise ApiError(404, _NOT_FOUND, "not_found")
     _check_root(req, target)
-    obj = req.platform.store.get(kinds_of_path(collection), obj_id, req.user, level)
+    obj = req.store.objects.get(kinds_of_path(collection), obj_id, req.user, level)
     parent = _parent(collection, req.path_params)
     if parent and obj.get("_parent") != parent:
         raise ApiError(404, _NOT_FOUND, "not_found")
@@ -147,10 +147,10 @@ def _list_query(req: Request, target: list[str]) -> Query:
 def _list(req: Request, target: list[str]) -> Reply:
     _check_root(req, target)
     query = _list_query(req, target)
-    store = req.platform.store
+    store = req.store
     params = {p.get("name"): p for p in req.operation.raw.get("parameters") or ()}
     if "limit" not in params:
-        return Reply(body=shape(req, store.page(query, req.user)[1]))
+        return Reply(body=shape(req, store.objects.page(query, req.user)[1]))
     limit = params["limit"]
     order = params.get("order") or {}
     page = page_request(
@@ -163,7 +163,7 @@ def _list(req: Request, target: list[str]) -> Reply:
     )
     ordering = ((snake_to_camel(page.order), page.descending),) if page.order else ()
     paged = replace(query, order=ordering, limit=page.limit, offset=page.offset)
-    total, items = store.page(paged, req.user)
+    total, items = store.objects.page(paged, req.user)
     return page_reply(page, shape(req, items), total)
 
 
@@ -179,7 +179,7 @@ def _create(req: Request, target: list[str]) -> Reply:
     if parent:
         _check_root(req, target, "write")
         fields["_parent"] = parent
-    obj = req.platform.store.create(kind_of_path(target), fields, req.user)
+    obj = req.store.objects.create(kind_of_path(target), fields, req.user)
     return Reply(body=shape(req, obj))
 
 
@@ -190,27 +190,27 @@ def _empty_or_shaped(req: Request, obj: Any) -> Reply:
 
 
 def _item(req: Request, target: list[str]) -> Reply:
-    store = req.platform.store
+    store = req.store
     verb = req.operation.verb
     if verb == "get":
         return Reply(body=shape(req, _object(req, target)))
     obj = _object(req, target, "manage" if verb == "delete" else "write")
     kinds = kinds_of_path(target[:-1])
     if verb == "delete":
-        store.delete(kinds, obj["id"], req.user)
+        store.objects.delete(kinds, obj["id"], req.user)
         return _empty_or_shaped(req, obj)
     fields = _body_fields(req)
     if "_parent" in obj:
         fields["_parent"] = obj["_parent"]
     if verb == "put":
-        updated = store.replace(kinds, obj["id"], fields, req.user)
+        updated = store.objects.replace(kinds, obj["id"], fields, req.user)
     else:
-        updated = store.update(kinds, obj["id"], fields, req.user)
+        updated = store.objects.update(kinds, obj["id"], fields, req.user)
     return _empty_or_shaped(req, updated)
 
 
 def _share_summary(req: Request, obj: Mapping[str, Any]) -> dict[str, Any]:
-    store = req.platform.store
+    store = req.store
     levels: dict[str, dict[str, list[dict[str, Any]]]] = {
         "readers": {"users": [], "groups": []},
         "writers": {"users": [], "groups": []},
@@ -221,21 +221,21 @@ def _share_summary(req: Request, obj: Mapping[str, Any]) -> dict[str, Any]:
     if author:
         levels["owners"]["users"].append({"id": author["id"], "name": author.get("name")})
     users = groups = 0
-    for share in store.shares(obj["id"]):
+    for share in store.permissions.shares(obj["id"]):
         bucket = levels[names[share["level"]]]
         if share["principal_kind"] == "user":
-            user = store.user(share["principal_id"]) or {}
+            user = store.identity.user(share["principal_id"]) or {}
             bucket["users"].append({"id": share["principal_id"], "name": user.get("name")})
             users += 1
         else:
-            group = store.raw(share["principal_id"]) or {}
+            group = store.objects.raw(share["principal_id"]) or {}
             bucket["groups"].append({"id": share["principal_id"], "name": group.get("name")})
             groups += 1
     return {**levels, "totalUserShares": users, "totalGroupShares": groups}
 
 
 def _shares(req: Request, target: list[str], rest: list[str]) -> Reply:
-    store = req.platform.store
+    store = req.store
     verb = req.operation.verb
     obj = _object(req, target, "read" if verb == "get" else "manage")
     if verb == "get":
@@ -247,14 +247,14 @@ def _shares(req: Request, target: list[str], rest: list[str]) -> Reply:
         pid = req.path_params.get(pid_name)
         if not isinstance(pid, int):
             raise ApiError(404, _NOT_FOUND, "not_found")
-        store.unshare(obj["id"], kind, pid)
+        store.permissions.unshare(obj["id"], kind, pid)
         return Reply(status=204)
     body = req.body if isinstance(req.body, Mapping) else {}
     field = "userIds" if kind == "user" else "groupIds"
     ids = _principal_ids(req, kind, field, body.get(field))
     level = body.get("permissionLevel") or "read"
     for pid in ids:
-        store.share(obj["id"], kind, pid, level)
+        store.permissions.share(obj["id"], kind, pid, level)
     return Reply(body=shape(req, _share_summary(req, obj)))
 
 
@@ -264,14 +264,18 @@ def _principal_ids(req: Request, kind: str, field: str, values: Any) -> list[int
         return []
     if not isinstance(values, list):
         raise ApiError(400, f"{camel_to_snake(field)} must be a list of ids", "bad_request")
-    store = req.platform.store
+    store = req.store
     ids = []
     for value in values:
         if isinstance(value, bool) or not isinstance(value, int):
             raise ApiError(
                 400, f"{camel_to_snake(field)} must hold ids, not {value!r}", "bad_request"
             )
-        exists = store.user(value) if kind == "user" else store.kind_of(value) == "groups"
+        exists = (
+            store.identity.user(value)
+            if kind == "user"
+            else store.objects.kind_of(value) == "groups"
+        )
         if not exists:
             raise ApiError(404, f"{kind} {value} not found", "not_found")
         ids.append(value)
@@ -279,33 +283,37 @@ def _principal_ids(req: Request, kind: str, field: str, values: Any) -> list[int
 
 
 def _projects(req: Request, target: list[str], rest: list[str]) -> Reply:
-    store = req.platform.store
+    store = req.store
     verb = req.operation.verb
     obj = _object(req, target, "read" if verb == "get" else "write")
     if verb == "get":
-        projects = [store.raw(pid) for pid in store.projects_of(obj["id"])]
-        visible = [p for p in projects if p and store.permission_level(p, req.user)]
+        projects = [store.objects.raw(pid) for pid in store.projects.of(obj["id"])]
+        visible = [p for p in projects if p and store.permissions.level(p, req.user)]
         return Reply(body=shape(req, visible))
     project_id = req.path_params.get(rest[1][1:-1])
     if not isinstance(project_id, int):
         raise ApiError(404, _NOT_FOUND, "not_found")
-    store.get("projects", project_id, req.user, "write")
+    store.objects.get("projects", project_id, req.user, "write")
     if verb == "put":
-        store.add_to_project(project_id, obj["id"])
+        store.projects.add(project_id, obj["id"])
     else:
-        store.remove_from_project(project_id, obj["id"])
+        store.projects.remove(project_id, obj["id"])
     return Reply(status=204 if req.operation.status == 204 else None)
 
 
 def _transfer(req: Request, target: list[str]) -> Reply:
-    store = req.platform.store
+    store = req.store
     obj = _object(req, target, "manage")
     body = req.body if isinstance(req.body, Mapping) else {}
     new_owner = body.get("userId")
-    if not isinstance(new_owner, int) or isinstance(new_owner, bool) or not store.user(new_owner):
+    if (
+        not isinstance(new_owner, int)
+        or isinstance(new_owner, bool)
+        or not store.identity.user(new_owner)
+    ):
         raise ApiError(400, "user_id must name an existing user", "bad_request")
-    store.transfer(obj["id"], new_owner)
-    store.share(obj["id"], "user", req.user["id"], "manage")
+    store.objects.transfer(obj["id"], new_owner)
+    store.permissions.share(obj["id"], "user", req.user["id"], "manage")
     return Reply(body=shape(req, {"dependencies": []}))
 
 
@@ -341,7 +349,7 @@ def handle(req: Request) -> Reply:
         status = bool(body.get("status", True))
         kinds = kinds_of_path(target[:-1])
         return Reply(
-            body=shape(req, req.platform.store.set_archived(kinds, obj["id"], req.user, status))
+            body=shape(req, req.store.objects.set_archived(kinds, obj["id"], req.user, status))
         )
     if pattern == "shares":
         return _shares(req, target, rest)
@@ -352,7 +360,7 @@ def handle(req: Request) -> Reply:
     if pattern == "clone":
         obj = _object(req, target)
         fields = {k: v for k, v in obj.items() if k not in ("id", "author")}
-        clone = req.platform.store.create(kind_of_path(target[:-1]), fields, req.user)
+        clone = req.store.objects.create(kind_of_path(target[:-1]), fields, req.user)
         return Reply(body=shape(req, clone))
     if pattern == "dependencies":
         _object(req, target)
@@ -364,7 +372,7 @@ def handle(req: Request) -> Reply:
 
 def _runs(req: Request, target: list[str], rest: list[str]) -> Reply:
     """Runs of kinds that the local platform cannot execute: recorded as failed."""
-    runner = req.platform.runner
+    runner = req.runner
     obj = _object(req, target, "read" if req.operation.verb == "get" else "write")
     kind = kind_of_path(target[:-1])
     verb = req.operation.verb

@@ -13,16 +13,20 @@ import tempfile
 import threading
 import warnings
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any
 
 import tornado.httpserver
 import tornado.ioloop
 
-from ..api.spec import load_spec
-from .runner import DEFAULT_MAX_RUNS, UNSANDBOXED_WARNING, _max_runs
+from ..api.spec import ApiSpec, load_spec
+from .blobs import Blobs, routes
+from .http_types import Obj, User
+from .runner import DEFAULT_MAX_RUNS, UNSANDBOXED_WARNING, Runner, _max_runs
 from .server import Faults, RateLimiter, Router, RunEvents, default_executor, make_app
 from .store import Store
+from .warehouse import Warehouses
 
 __all__ = ["DEFAULT_DATABASE", "LocalPlatform"]
 
@@ -34,6 +38,11 @@ DEFAULT_USER = "civis"
 
 class LocalPlatform:
     """A local server that speaks the Civis API.
+
+    A started platform gives the services behaviours use
+    (:class:`~civis_jupyter.platform.contract.Services`: ``store``,
+    ``warehouses``, ``blobs``, ``runner``) and what its HTTP layer uses
+    (:class:`~civis_jupyter.platform.server.Host`).
 
     Parameters
     ----------
@@ -104,7 +113,7 @@ class LocalPlatform:
         self.port = port
         self.faults = Faults(faults, latency)
         self.limiter = RateLimiter(rate_limit)
-        self.spec = load_spec(SURFACE)
+        self.spec: ApiSpec = load_spec(SURFACE)
         self.spec_bytes = gzip.decompress(SURFACE.read_bytes())
         self.router = Router(self.spec)
         self.api_key: str = ""
@@ -112,7 +121,21 @@ class LocalPlatform:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._thread: threading.Thread | None = None
         self._server: tornado.httpserver.HTTPServer | None = None
-        self.store: Store | None = None
+        self._started = False
+        self.default_database_id = 0
+
+    # The services, made by start(): reading one before is a one-line error.
+    store: Store
+    warehouses: Warehouses
+    blobs: Blobs
+    runner: Runner
+    run_events: RunEvents
+    executor: ThreadPoolExecutor
+
+    def __getattr__(self, name: str) -> Any:
+        if name in ("store", "warehouses", "blobs", "runner", "run_events", "executor"):
+            raise AttributeError(f"the platform is not started: start it before using its {name}")
+        raise AttributeError(f"{type(self).__name__!r} object has no attribute {name!r}")
 
     def __repr__(self) -> str:
         state = self.endpoint or "stopped"
@@ -129,8 +152,7 @@ class LocalPlatform:
         file system with the platform's user. ``False`` when the platform is
         stopped or does not execute commands.
         """
-        runner = getattr(self, "runner", None)
-        return bool(runner is not None and runner.sandboxed)
+        return self._started and self.runner.sandboxed
 
     # -- lifecycle --------------------------------------------------------------
     def start(self) -> LocalPlatform:
@@ -142,9 +164,6 @@ class LocalPlatform:
             ``self``, now serving at :attr:`endpoint`.
         """
         from . import behaviours
-        from .blobs import Blobs, routes
-        from .runner import Runner
-        from .warehouse import Warehouses
 
         behaviours.load_all()
         self.store = Store(self.data_dir / "platform.sqlite3")
@@ -156,6 +175,7 @@ class LocalPlatform:
         self.run_events = RunEvents()
         self.runner.listeners.append(self.run_events.notify)
         self.executor = default_executor()
+        self._started = True
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.port))
@@ -220,15 +240,14 @@ class LocalPlatform:
             if self._thread is not None:
                 self._thread.join(15)
             self._loop = None
-        if getattr(self, "runner", None) is not None:
+        if self._started:
+            self._started = False
             self.runner.shutdown()
-        if getattr(self, "executor", None) is not None:
             self.executor.shutdown(wait=False, cancel_futures=True)
-        if getattr(self, "warehouses", None) is not None:
             self.warehouses.close()
-        if self.store is not None:
             self.store.close()
-            self.store = None
+            for name in ("store", "warehouses", "blobs", "runner", "run_events", "executor"):
+                self.__dict__.pop(name, None)
         self.endpoint = ""
         if self._own_dir:
             shutil.rmtree(self.data_dir, ignore_errors=True)
@@ -258,22 +277,20 @@ class LocalPlatform:
 
     def _bootstrap(self) -> None:
         """Create the first user, its key and the default database once."""
-        assert self.store is not None
         meta = self._meta()
-        if meta.get("api_key") and self.store.user_for_token(meta["api_key"]):
+        if meta.get("api_key") and self.store.identity.user_for_token(meta["api_key"]):
             self.api_key = meta["api_key"]
             self.default_database_id = int(meta["default_database_id"])
             return
-        admin = self.store.create_user(DEFAULT_USER, "Civis Local", admin=True)
+        admin = self.store.identity.create_user(DEFAULT_USER, "Civis Local", admin=True)
         database = self._create_database(self.databases[0], admin)
         self.default_database_id = database["id"]
-        self._credential_for(admin)
-        token, _ = self.store.create_key(admin["id"], "default")
+        self.credential_for(admin)
+        token, _ = self.store.identity.create_key(admin["id"], "default")
         self.api_key = token
         self._save_meta({**meta, "api_key": token, "default_database_id": database["id"]})
 
-    def _create_database(self, name: str, admin: dict[str, Any]) -> dict[str, Any]:
-        assert self.store is not None
+    def _create_database(self, name: str, admin: User) -> Obj:
         fields = {
             "name": name,
             "adapter": "duckdb",
@@ -283,22 +300,31 @@ class LocalPlatform:
             "databaseName": name,
             "managed": True,
         }
-        return self.store.create("databases", fields, admin, public=True)
+        return self.store.objects.create("databases", fields, admin, public=True)
 
     def _builtins(self) -> None:
         """Add the named databases and built-in objects a data dir lacks."""
         from .seed import seed_builtins
 
-        assert self.store is not None
-        have = {d["name"] for d in self.store.list("databases", None, archived=None)}
+        have = {d["name"] for d in self.store.objects.list("databases", None, archived=None)}
         for name in self.databases:
             if name not in have:
-                self._create_database(name, self.store.admin_user())
+                self._create_database(name, self.store.identity.admin_user())
         seed_builtins(self)
 
-    def _credential_for(self, user: dict[str, Any]) -> dict[str, Any]:
-        assert self.store is not None
-        return self.store.create(
+    def credential_for(self, user: User) -> Obj:
+        """Give a user their default database credential.
+
+        Parameters
+        ----------
+        user : dict
+
+        Returns
+        -------
+        dict
+            The credential.
+        """
+        return self.store.objects.create(
             "credentials",
             {
                 "name": f"{user['username']} ({self.databases[0]})",
@@ -327,11 +353,11 @@ class LocalPlatform:
         str
             The new user's API key.
         """
-        if self.store is None:
+        if not self._started:
             raise RuntimeError("start the platform first")
-        user = self.store.create_user(username, name, admin=admin)
-        self._credential_for(user)
-        token, _ = self.store.create_key(user["id"], "default")
+        user = self.store.identity.create_user(username, name, admin=admin)
+        self.credential_for(user)
+        token, _ = self.store.identity.create_key(user["id"], "default")
         return token
 
     def reset(self) -> None:
@@ -341,11 +367,8 @@ class LocalPlatform:
         rate-limit counts are cleared; demo data is loaded again if the
         platform was seeded. :attr:`api_key` is the new first user's key.
         """
-        if self.store is None:
+        if not self._started:
             raise RuntimeError("start the platform first")
-        from .runner import Runner
-        from .warehouse import Warehouses
-
         self.runner.shutdown()
         for name in ("runs.sqlite3", "runs.sqlite3-wal", "runs.sqlite3-shm"):
             (self.data_dir / name).unlink(missing_ok=True)

@@ -314,7 +314,7 @@ class Runner:
         default :data:`DEFAULT_MAX_RUNS`; ``None`` or 0 for no cap),
         ``sandbox`` (``None``: sandbox commands where possible, the default;
         ``False``: never; ``True``: required) and, for command runs, its
-        ``store`` (``create_key``/``revoke_token``) to give each run a key of
+        ``store`` (``identity.create_key``/``revoke_token``) to give each run a key of
         its user, or ``mint_run_key(user_id, run_id)``/``revoke_run_key(key)``
         hooks.
 
@@ -1315,7 +1315,7 @@ def _mint_key(platform: Any, user_id: int | None, run_id: int) -> str | None:
     store = getattr(platform, "store", None)
     if store is None or user_id is None:
         return None
-    token, _record = store.create_key(user_id, f"run {run_id}", run_id=run_id)
+    token, _record = store.identity.create_key(user_id, f"run {run_id}", run_id=run_id)
     return token
 
 
@@ -1326,7 +1326,7 @@ def _revoke_key(platform: Any, key: str) -> None:
         return
     store = getattr(platform, "store", None)
     if store is not None:
-        store.revoke_token(key)
+        store.identity.revoke_token(key)
 
 
 class CommandExecutor:

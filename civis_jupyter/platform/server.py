@@ -293,7 +293,7 @@ class ApiHandler(tornado.web.RequestHandler):
         verb = self.request.method.lower()
         op, path_params, exists = platform.router.match(verb, path)
         token = self._token()
-        user = platform.store.user_for_token(token) if token else None
+        user = platform.store.identity.user_for_token(token) if token else None
         if user is None:
             self.set_header("WWW-Authenticate", 'Basic realm="Civis API", charset="UTF-8"')
             return self._error(ApiError(401, "Invalid or missing API key.", "unauthorized"))
@@ -451,7 +451,7 @@ class EndpointsHandler(tornado.web.RequestHandler):
     async def get(self) -> None:
         handler = ApiHandler(self.application, self.request, platform=self.platform)
         token = handler._token()
-        if not token or self.platform.store.user_for_token(token) is None:
+        if not token or self.platform.store.identity.user_for_token(token) is None:
             self.set_header("WWW-Authenticate", 'Basic realm="Civis API", charset="UTF-8"')
             self.set_status(401)
             self.set_header("Content-Type", JSON)

@@ -32,7 +32,7 @@ def test_file_round_trip_multipart(client, platform, tmp_path, monkeypatch):
     data = os.urandom(12 * 2**20 + 12345)
     src.write_bytes(data)
     file_id = civis.io.file_to_civis(str(src), client=client)
-    assert platform.store.raw(file_id)["numParts"] >= 2  # it went through multipart
+    assert platform.store.objects.raw(file_id)["numParts"] >= 2  # it went through multipart
     dest = tmp_path / "back.bin"
     civis.io.civis_to_file(file_id, str(dest), client=client)
     assert hashlib.sha256(dest.read_bytes()).digest() == hashlib.sha256(data).digest()

@@ -8,11 +8,11 @@ from types import SimpleNamespace
 
 import pytest
 
-from civis_jupyter.platform.contract import ApiError, Request
 from civis_jupyter.platform.behaviours._common import paginate, shape
 from civis_jupyter.platform.behaviours.files import parse_time
 from civis_jupyter.platform.behaviours.scripts import script_env
 from civis_jupyter.platform.behaviours.sql import fill_placeholders, json_cell
+from civis_jupyter.platform.contract import ApiError, Request
 
 
 def test_fill_placeholders_uses_arguments_then_defaults():

@@ -318,7 +318,7 @@ def test_empty_overlong_non_string_and_invalid_unicode_names_are_400(alice, name
 def test_a_stored_name_with_a_lone_surrogate_still_gets_a_working_link(alice, platform, name):
     # the API refuses such names, but the platform's own paths (exports named after
     # files on disk, older data dirs) can store them: their files stay readable
-    user = platform.store.user_for_token(alice.key)
+    user = platform.store.identity.user_for_token(alice.key)
     created = new_file(platform, user, name)
     platform.blobs.write_bytes(created["id"], b"surrogate")
     info = alice.info(created["id"])

@@ -83,7 +83,7 @@ def _file_id(who: Who) -> int:
 
 
 def _is_admin(platform: LocalPlatform, user_id: int) -> bool:
-    user = platform.store.user(user_id)
+    user = platform.store.identity.user(user_id)
     return bool(user["admin"]) or "admin" in user["roles"]
 
 
@@ -164,8 +164,8 @@ def test_only_an_admin_changes_another_user(
     assert admin.call("patch", f"users/{admin.id}", json={"admin": False}).status_code == 403
     promoted = admin.call("patch", f"users/{carol.id}", json={"admin": True})
     assert promoted.status_code == 200, promoted.text
-    assert platform.store.user(carol.id)["admin"] is True
-    assert "admin" in platform.store.user(carol.id)["roles"]
+    assert platform.store.identity.user(carol.id)["admin"] is True
+    assert "admin" in platform.store.identity.user(carol.id)["roles"]
     minted = carol.call("post", f"users/{alice.id}/api_keys", json={"name": "k", "expiresIn": 60})
     assert minted.status_code == 200  # an administrator manages anyone's keys
 
@@ -250,7 +250,8 @@ def test_nested_lists_under_an_invisible_object_are_404(alice: Who, bob: Who) ->
 
 def _private_database(platform: LocalPlatform, table: str) -> int:
     store = platform.store
-    db = store.create("databases", {"name": "private", "adapter": "duckdb"}, store.admin_user())
+    fields = {"name": "private", "adapter": "duckdb"}
+    db = store.objects.create("databases", fields, store.identity.admin_user())
     platform.warehouses.get(db["id"]).execute(f"create table {table} as select 1 as a, 'x' as b")
     return db["id"]
 
@@ -271,7 +272,7 @@ def test_tables_follow_their_databases_permissions(
     assert found["totalResults"] == 0
     found = admin.call("get", "search", params={"query": "secret_tbl", "type": "table"}).json()
     assert [r["id"] for r in found["results"]] == [tid]
-    platform.store.share(db, "user", bob.id, "read")
+    platform.store.permissions.share(db, "user", bob.id, "read")
     assert [c["name"] for c in bob.call("get", f"tables/{tid}/columns").json()] == ["a", "b"]
     assert bob.call("patch", f"tables/{tid}", json={"description": "x"}).status_code == 403
     assert bob.call("get", "search", params={"query": "secret_tbl"}).json()["totalResults"] == 1
@@ -377,10 +378,10 @@ def test_jobs_list_pages_filters_and_orders(alice: Who, bob: Who) -> None:
 def test_store_migrates_a_data_dir_without_the_parent_and_hidden_columns(tmp_path: Path) -> None:
     path = tmp_path / "platform.sqlite3"
     store = Store(path)
-    user = store.create_user("u")
-    child = store.create("things/kids", {"name": "k", "_parent": {"id": 7}}, user)
-    shown = store.create("jobs/x", {"name": "shown"}, user)
-    store.create("jobs/x", {"name": "secret", "hidden": True}, user)
+    user = store.identity.create_user("u")
+    child = store.objects.create("things/kids", {"name": "k", "_parent": {"id": 7}}, user)
+    shown = store.objects.create("jobs/x", {"name": "shown"}, user)
+    store.objects.create("jobs/x", {"name": "secret", "hidden": True}, user)
     store.close()
     con = sqlite3.connect(path)
     for index in ("objects_kind_parent", "objects_kind_hidden"):
@@ -391,11 +392,11 @@ def test_store_migrates_a_data_dir_without_the_parent_and_hidden_columns(tmp_pat
     con.close()
     store = Store(path)
     try:
-        total, found = store.page(Query(("things/kids",), parent={"id": 7}), user)
+        total, found = store.objects.page(Query(("things/kids",), parent={"id": 7}), user)
         assert total == 1 and found[0]["id"] == child["id"]
-        assert store.page(Query(("things/kids",), parent={"id": 8}), user)[0] == 0
-        visible = store.page(Query(("jobs/x",), falsy=("hidden",)), user)[1]
+        assert store.objects.page(Query(("things/kids",), parent={"id": 8}), user)[0] == 0
+        visible = store.objects.page(Query(("jobs/x",), falsy=("hidden",)), user)[1]
         assert [o["id"] for o in visible] == [shown["id"]]
-        assert store.page(Query(("jobs/x",)), user)[0] == 2
+        assert store.objects.page(Query(("jobs/x",)), user)[0] == 2
     finally:
         store.close()

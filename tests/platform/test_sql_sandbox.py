@@ -74,7 +74,7 @@ def platform(tmp_path_factory: pytest.TempPathFactory) -> Iterator[LocalPlatform
 def mallory(platform: LocalPlatform) -> User:
     user = User(platform, platform.create_user("mallory"))
     me = user.call("get", "users/me").json()
-    assert not platform.store.user(me["id"])["admin"]
+    assert not platform.store.identity.user(me["id"])["admin"]
     return user
 
 

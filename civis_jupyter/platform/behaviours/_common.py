@@ -1,7 +1,9 @@
 """Helpers shared by the hand-written behaviours: shaping, paging, runs, URLs.
 
-Everything that touches the platform's object store goes through the small
-functions here, so the behaviour modules stay about behaviour.
+Behaviours reach the platform's services through their request
+(``req.store``, ``req.runner``, ``req.blobs``, ``req.warehouses``); the
+helpers here shape answers, page lists, sign links and describe runs, so the
+behaviour modules stay about behaviour.
 """
 
 from __future__ import annotations
@@ -14,8 +16,9 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+from ...api.states import ACTIVE_STATES
 from ..contract import ApiError, Reply, Request
-from ..runner import ACTIVE_STATES, Executor
+from ..runner import Executor
 
 __all__ = [
     "JOB_KINDS",
@@ -350,14 +353,14 @@ def base_url(req: Request) -> str:
     host = req.headers.get("Host") if req.headers else None
     if host:
         return f"http://{host}/"
-    endpoint = str(getattr(req.platform, "endpoint", "") or "")
+    endpoint = req.platform.endpoint
     return endpoint if endpoint.endswith("/") else endpoint + "/"
 
 
 def download_url(req: Request, file_id: int, name: str, expires_at: float | None = None) -> str:
     """A signed, expiring URL for a file's contents."""
     deadline = expires_at if expires_at is not None else time.time() + LINK_TTL
-    return req.platform.blobs.download_url(base_url(req), file_id, name, deadline)
+    return req.blobs.download_url(base_url(req), file_id, name, deadline)
 
 
 def run_summary(run: Mapping[str, Any] | None) -> dict[str, Any] | None:

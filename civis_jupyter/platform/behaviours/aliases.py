@@ -12,8 +12,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..contract import ApiError, Reply, Request, handles
-from ..store import Query
-from . import _store as store
+from ..store import Query, author_id
 from ._common import shape
 
 __all__ = ["alias_by_name"]
@@ -22,7 +21,7 @@ __all__ = ["alias_by_name"]
 def _matching(req: Request, object_type: str, alias: str) -> list[dict[str, Any]]:
     """The aliases the user may read with exactly this object type and text."""
     query = Query(("aliases",), archived=None, equals={"objectType": object_type, "alias": alias})
-    found = store.page(req.platform, req.user, query)[1]
+    found = req.store.objects.page(query, req.user)[1]
     # The store matches strings case-insensitively and ignores missing fields.
     return [a for a in found if a.get("objectType") == object_type and a.get("alias") == alias]
 
@@ -37,6 +36,6 @@ def alias_by_name(req: Request) -> Reply:
         raise ApiError(
             404, f"alias {alias!r} of object type {object_type!r} not found", "not_found"
         )
-    own = [a for a in matches if store.author_id(a) == req.user.get("id")]
+    own = [a for a in matches if author_id(a) == req.user.get("id")]
     chosen = min(own or matches, key=lambda a: a["id"])
     return Reply(body=shape(req, chosen))

@@ -49,7 +49,7 @@ def _kinds_for(search_type: str | None) -> dict[str, list[str]]:
 @handles("get", "search")
 def search(req: Request) -> Reply:
     """Objects the user may read whose name contains the query (``*`` or empty: everything)."""
-    store = req.platform.store
+    store = req.store
     text = str(req.query.get("query") or "").strip().lower()
     owner = req.query.get("owner")
     archived = req.query.get("archived")
@@ -57,7 +57,7 @@ def search(req: Request) -> Reply:
     limit = max(0, int_param(req.query.get("limit"), "limit", 10) or 0)
     authors = None
     if owner:
-        found = store.page(Query(("users",), equals={"username": str(owner)}), None)[1]
+        found = store.objects.page(Query(("users",), equals={"username": str(owner)}), None)[1]
         authors = {u["id"] for u in found if u.get("username") == owner}
     results: list[dict[str, Any]] = []
     for type_name, kinds in _kinds_for(req.query.get("type")).items():
@@ -69,7 +69,7 @@ def search(req: Request) -> Reply:
             text_fields=("name", "fileName"),
             text_in_id=False,
         )
-        for obj in store.page(query, req.user)[1]:
+        for obj in store.objects.page(query, req.user)[1]:
             results.append(_result(type_name, obj, text))
     results.sort(key=lambda r: (-r["score"], r["name"].lower(), r["id"]))
     page = results[offset : offset + limit]
@@ -106,25 +106,25 @@ def _result(type_name: str, obj: dict[str, Any], text: str) -> dict[str, Any]:
 @handles("get", "projects/{project_id}")
 def get_project(req: Request) -> Reply:
     """A project with the objects it holds, by type."""
-    store = req.platform.store
-    project = store.get("projects", req.path_params["project_id"], req.user)
-    items = [store.raw(i) for i in store.project_items(project["id"])]
-    visible = [o for o in items if o and store.permission_level(o, req.user)]
+    store = req.store
+    project = store.objects.get("projects", req.path_params["project_id"], req.user)
+    items = [store.objects.raw(i) for i in store.projects.items(project["id"])]
+    visible = [o for o in items if o and store.permissions.level(o, req.user)]
     body = dict(project)
     for field, kinds in PROJECT_FIELDS.items():
         body[field] = [
             {**o, "fileName": o.get("name"), "expired": False}
             for o in visible
-            if store.kind_of(o["id"]) in kinds
+            if store.objects.kind_of(o["id"]) in kinds
         ]
     body["scripts"] = [
-        {**o, "type": store.kind_of(o["id"])}
+        {**o, "type": store.objects.kind_of(o["id"])}
         for o in visible
-        if (store.kind_of(o["id"]) or "").startswith("scripts")
+        if (store.objects.kind_of(o["id"]) or "").startswith("scripts")
     ]
     body["allObjects"] = [
-        {"objectId": o["id"], "objectType": store.kind_of(o["id"]), "name": o.get("name")}
+        {"objectId": o["id"], "objectType": store.objects.kind_of(o["id"]), "name": o.get("name")}
         for o in visible
     ]
-    body["myPermissionLevel"] = store.permission_level(project, req.user)
+    body["myPermissionLevel"] = store.permissions.level(project, req.user)
     return Reply(body=shape(req, body))

@@ -25,10 +25,8 @@ from ...api.naming import split_schema_tablename
 from ..contract import ApiError, Reply, Request, handler_for, handles
 from ..runner import AlreadyRunning, RunContext
 from ..warehouse import quote_identifier
-from . import _store as store
 from . import jobs as _jobs  # noqa: F401  (its run routes and job kinds first, then ours)
 from ._common import JOB_KINDS, JobKind, body_get, int_param, register_job_kind, shape
-from .tables import table_id
 
 __all__ = ["EXISTING_TABLE_ROWS"]
 
@@ -49,8 +47,8 @@ def _endpoint(req: Request, key: str) -> dict[str, Any] | None:
     cred_id = int_param(value.get("credentialId"), f"{key}.credentialId")
     if db_id is None or cred_id is None:
         raise ApiError(400, f"{key}.remoteHostId and {key}.credentialId are required")
-    database = store.database(req.platform, req.user, db_id)
-    store.credential(req.platform, req.user, cred_id)
+    database = req.store.objects.get("databases", db_id, req.user)
+    req.store.objects.get("credentials", cred_id, req.user)
     return {
         "remoteHostId": db_id,
         "credentialId": cred_id,
@@ -60,7 +58,7 @@ def _endpoint(req: Request, key: str) -> dict[str, Any] | None:
 
 
 def _import_view(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
-    return dict(obj, myPermissionLevel=store.permission(req.platform, req.user, obj))
+    return dict(obj, myPermissionLevel=req.store.permissions.level(obj, req.user))
 
 
 _generic_create = handler_for("post", "imports")
@@ -93,7 +91,7 @@ def create_import(req: Request) -> Reply:
         "archived": False,
         "jobType": "JobTypes::Import",
     }
-    obj = store.create(req.platform, req.user, IMPORTS, fields)
+    obj = req.store.objects.create(IMPORTS, fields, req.user)
     return Reply(shape(req, _import_view(req, obj)))
 
 
@@ -109,7 +107,7 @@ def _path(value: Any, key: str) -> str:
 
 @handles("post", "imports/{id}/syncs")
 def create_sync(req: Request) -> Reply:
-    job = store.fetch(req.platform, req.user, IMPORTS, req.path_params["id"], level="write")
+    job = req.store.objects.get(IMPORTS, req.path_params["id"], req.user, level="write")
     options = body_get(req, "advancedOptions") or {}
     if not isinstance(options, dict):
         raise ApiError(400, "advancedOptions must be an object")
@@ -127,7 +125,7 @@ def create_sync(req: Request) -> Reply:
         "destination": {"path": _path(body_get(req, "destination"), "destination")},
         "advancedOptions": options,
     }
-    store.write_raw(req.platform, job["id"], {"syncs": [*syncs, sync]})
+    req.store.objects.write_raw(job["id"], {"syncs": [*syncs, sync]})
     return Reply(shape(req, sync))
 
 
@@ -200,7 +198,7 @@ def _import_executor(req: Request, job: dict[str, Any]):
         if not syncs:
             raise RuntimeError("the import has no syncs: add one with imports.post_syncs")
         for key in ("source", "destination"):  # access may have changed since
-            store.database(platform, user, job[key]["remoteHostId"])
+            platform.store.objects.get("databases", job[key]["remoteHostId"], user)
         for sync in syncs:
             ctx.check()
             try:
@@ -210,7 +208,7 @@ def _import_executor(req: Request, job: dict[str, Any]):
                     raise
                 raise RuntimeError(f"copying {sync['source']['path']} failed: {exc}") from None
             ctx.log(f"Copied {sync['source']['path']} to {sync['destination']['path']}.")
-            tid = table_id(platform, user, db_id, schema, table)
+            tid = platform.store.tables.table_id(db_id, schema, table)
             ctx.add_output("Table", tid, name=f"{schema}.{table}")
 
     return run
@@ -221,7 +219,7 @@ register_job_kind(JobKind(IMPORTS, "JobTypes::Import", "importId", _import_execu
 
 @handles("post", "imports/{id}/runs")
 def start_import_run(req: Request) -> Reply:
-    job = store.fetch(req.platform, req.user, IMPORTS, req.path_params["id"], level="write")
+    job = req.store.objects.get(IMPORTS, req.path_params["id"], req.user, level="write")
     kind = JOB_KINDS[IMPORTS]
     try:
         run = req.platform.runner.start(
@@ -241,10 +239,10 @@ _files_run = handler_for("get", "imports/files/{id}/runs/{run_id}")
 def get_files_run(req: Request) -> Reply:
     """A run of a file import, or (as the official client polls them) of any import."""
     job_id = req.path_params["id"]
-    if req.platform.store.kind_of(int(job_id)) != IMPORTS:
+    if req.platform.store.objects.kind_of(int(job_id)) != IMPORTS:
         assert _files_run is not None
         return _files_run(req)
-    job = store.fetch(req.platform, req.user, IMPORTS, job_id)
+    job = req.store.objects.get(IMPORTS, job_id, req.user)
     run = req.platform.runner.get(int(req.path_params["run_id"]))
     if run is None or run["jobId"] != job["id"]:
         raise ApiError(404, f"run {req.path_params['run_id']} of import {job_id} not found")

@@ -29,11 +29,10 @@ from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import IO, Any
 
-from ..contract import ApiError, Reply, Request, handles
 from ..blobs import MAX_LINK_SECONDS, BlobConflict, BlobError
+from ..contract import ApiError, Reply, Request, Services, handles
 from ..runner import RunContext
 from ..warehouse import DELIMITERS, WarehouseError
-from . import _store as store
 from ._common import (
     JobKind,
     base_url,
@@ -148,14 +147,14 @@ def _expires_ts(obj: dict[str, Any]) -> float | None:
         return None
 
 
-def _sync_expiry(platform: Any, obj: dict[str, Any]) -> bool:
+def _sync_expiry(platform: Services, obj: dict[str, Any]) -> bool:
     """Tell the blobs when the file expires; delete its bytes if it has."""
     platform.blobs.set_expiry(obj["id"], _expires_ts(obj))
     return platform.blobs.expire_if_due(obj["id"])
 
 
 def new_file(
-    platform: Any,
+    platform: Services,
     user: dict[str, Any],
     name: str,
     expires_at: str | None = None,
@@ -184,11 +183,8 @@ def new_file(
     dict
         The stored file.
     """
-    obj = store.create(
-        platform,
-        user,
-        FILES,
-        {"name": name, "expiresAt": expires_at, "description": description, **fields},
+    obj = platform.store.objects.create(
+        FILES, {"name": name, "expiresAt": expires_at, "description": description, **fields}, user
     )
     platform.blobs.set_expiry(obj["id"], _expires_ts(obj))
     return obj
@@ -228,13 +224,13 @@ def link_deadline(value: Any, now: float | None = None) -> float:
 
 def file_record(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
     """A file as ``GET /files/{id}`` shows it, with fresh signed links."""
-    blobs = req.platform.blobs
+    blobs = req.blobs
     expired = _sync_expiry(req.platform, obj)
     deadline = link_deadline(req.query.get("link_expires_at"))
     out = dict(obj)
     out["fileSize"] = blobs.size(obj["id"])
-    out["author"] = store.author(req.platform, obj)
-    out["myPermissionLevel"] = store.permission(req.platform, req.user, obj)
+    out["author"] = req.store.objects.author(obj)
+    out["myPermissionLevel"] = req.store.permissions.level(obj, req.user)
     if out["fileSize"] is None or expired:
         out["fileUrl"] = out["downloadUrl"] = None
         return out
@@ -249,7 +245,7 @@ def file_record(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
 @handles("post", "files")
 def create_file(req: Request) -> Reply:
     obj = new_file(req.platform, req.user, _name(req), _expiry(req), _description(req))
-    url, fields = req.platform.blobs.upload_form(base_url(req), obj["id"])
+    url, fields = req.blobs.upload_form(base_url(req), obj["id"])
     out = dict(obj, uploadUrl=url, uploadFields=fields, fileSize=None)
     out["myPermissionLevel"] = "manage"
     return Reply(shape(req, out), status=201)
@@ -278,7 +274,7 @@ def _body_id(value: Any, name: str) -> int | None:
 
 @handles("get", "files/{id}")
 def get_file(req: Request) -> Reply:
-    obj = store.fetch(req.platform, req.user, FILES, _path_id(req))
+    obj = req.store.objects.get(FILES, _path_id(req), req.user)
     return Reply(shape(req, file_record(req, obj)))
 
 
@@ -302,9 +298,9 @@ def _changes(req: Request, replace: bool) -> dict[str, Any]:
 
 def _update_file(req: Request, replace: bool) -> Reply:
     file_id = _path_id(req)
-    store.fetch(req.platform, req.user, FILES, file_id, level="write")
+    req.store.objects.get(FILES, file_id, req.user, level="write")
     fields = _changes(req, replace)
-    obj = store.update(req.platform, req.user, FILES, file_id, fields)
+    obj = req.store.objects.update(FILES, file_id, fields, req.user)
     return Reply(shape(req, file_record(req, obj)))
 
 
@@ -335,20 +331,20 @@ def create_multipart(req: Request) -> Reply:
         _description(req),
         numParts=num_parts,
     )
-    urls = req.platform.blobs.part_urls(base_url(req), obj["id"], num_parts)
+    urls = req.blobs.part_urls(base_url(req), obj["id"], num_parts)
     return Reply(shape(req, dict(obj, uploadUrls=urls, fileSize=None)), status=201)
 
 
 @handles("post", "files/multipart/{id}/complete")
 def complete_multipart(req: Request) -> Reply:
     """Join the parts, once: a second (or concurrent losing) completion is 409."""
-    obj = store.fetch(req.platform, req.user, FILES, _path_id(req), level="write")
+    obj = req.store.objects.get(FILES, _path_id(req), req.user, level="write")
     num_parts = obj.get("numParts")
     if not isinstance(num_parts, int) or isinstance(num_parts, bool) or num_parts < 1:
         raise ApiError(400, f"file {obj['id']} is not a multipart upload")
     _sync_expiry(req.platform, obj)  # an expired file's parts are dropped
     try:
-        req.platform.blobs.complete_multipart(obj["id"], num_parts)
+        req.blobs.complete_multipart(obj["id"], num_parts)
     except BlobConflict:
         raise ApiError(
             409, f"file {obj['id']} is already complete; its contents cannot change"
@@ -398,7 +394,7 @@ def _preprocess_executor(req: Request, job: dict[str, Any]):
     platform, user = req.platform, req.user
 
     def run(ctx: RunContext) -> None:
-        source = store.fetch(platform, user, FILES, job["fileId"])
+        source = platform.store.objects.get(FILES, job["fileId"], user)
         path = platform.blobs.path(source["id"])
         if not path.is_file():
             raise RuntimeError(f"file {source['id']} has no contents (was it uploaded?)")
@@ -413,7 +409,7 @@ def _preprocess_executor(req: Request, job: dict[str, Any]):
             converted = ctx.run_dir / "converted"
             transcode_to_utf8(path, converted)
             ctx.log("Converted the file from Windows-1252 to UTF-8.")
-        wh = platform.warehouses.get(store.default_database_id(platform))
+        wh = platform.warehouses.get(platform.default_database_id)
         delimiter = job.get("columnDelimiter")
         try:
             info = wh.detect_csv(converted or path, job.get("includeHeader"), delimiter)
@@ -426,7 +422,9 @@ def _preprocess_executor(req: Request, job: dict[str, Any]):
             f"compression={detected['compression']}"
         )
         if job.get("inPlace", True):
-            target = store.update(platform, user, FILES, source["id"], {"detectedInfo": detected})
+            target = platform.store.objects.update(
+                FILES, source["id"], {"detectedInfo": detected}, user
+            )
         else:
             target = new_file(
                 platform,
@@ -450,7 +448,7 @@ def create_preprocess(req: Request) -> Reply:
     file_id = _body_id(_body(req).get("fileId"), "fileId")
     if file_id is None:
         raise ApiError(400, "fileId is required")
-    store.fetch(req.platform, req.user, FILES, file_id)
+    req.store.objects.get(FILES, file_id, req.user)
     delimiter = body_get(req, "columnDelimiter")
     if delimiter is not None and delimiter not in DELIMITERS:
         raise ApiError(400, "columnDelimiter must be comma, tab or pipe")
@@ -465,13 +463,13 @@ def create_preprocess(req: Request) -> Reply:
         "columnDelimiter": delimiter,
         "hidden": bool(body_get(req, "hidden", False)),
     }
-    obj = store.create(req.platform, req.user, PREPROCESS, fields)
+    obj = req.store.objects.create(PREPROCESS, fields, req.user)
     return Reply(shape(req, obj), status=201)
 
 
 @handles("get", "files/preprocess/csv/{id}")
 def get_preprocess(req: Request) -> Reply:
-    obj = store.fetch(req.platform, req.user, PREPROCESS, req.path_params["id"])
+    obj = req.store.objects.get(PREPROCESS, req.path_params["id"], req.user)
     return Reply(shape(req, obj))
 
 

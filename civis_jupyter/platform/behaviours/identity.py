@@ -50,10 +50,10 @@ _ADMIN_FIELDS = frozenset(
 
 
 def _me(req: Request, user: dict[str, Any]) -> dict[str, Any]:
-    store = req.platform.store
+    store = req.store
     groups = [
         {"id": g["id"], "name": g.get("name"), "slug": g.get("slug")}
-        for g in store.objects_by_id(sorted(store.groups_of(user["id"])))
+        for g in store.objects.objects_by_id(sorted(store.permissions.groups_of(user["id"])))
     ]
     return {**user, "initials": _initials(user), "groups": groups, "signInCount": 1}
 
@@ -73,7 +73,7 @@ def _user_or_404(req: Request, user_id: Any) -> dict[str, Any]:
         return req.user
     if isinstance(user_id, str) and user_id.isascii() and user_id.isdigit():
         user_id = int(user_id)
-    user = req.platform.store.user(user_id) if isinstance(user_id, int) else None
+    user = req.store.identity.user(user_id) if isinstance(user_id, int) else None
     if user is None:
         raise ApiError(404, f"user {user_id} not found", "not_found")
     return user
@@ -95,7 +95,7 @@ def get_me(req: Request) -> Reply:
 def patch_me(req: Request) -> Reply:
     allowed = {"preferences", "lastCheckedAnnouncements"}
     fields = {k: v for k, v in (req.body or {}).items() if k in allowed}
-    updated = req.platform.store.write_raw(req.user["id"], fields)
+    updated = req.store.objects.write_raw(req.user["id"], fields)
     return Reply(body=shape(req, _me(req, updated)))
 
 
@@ -110,7 +110,7 @@ def list_users(req: Request) -> Reply:
         limit=page.limit,
         offset=page.offset,
     )
-    total, users = req.platform.store.page(query, None)
+    total, users = req.store.objects.page(query, None)
     return page_reply(page, shape(req, users), total)
 
 
@@ -145,7 +145,7 @@ def patch_user(req: Request) -> Reply:
         if "roles" not in fields:
             roles = [r for r in target.get("roles") or [] if r != "admin"]
             fields["roles"] = roles + (["admin"] if fields["admin"] else [])
-    updated = req.platform.store.write_raw(target["id"], fields)
+    updated = req.store.objects.write_raw(target["id"], fields)
     return Reply(body=shape(req, _user_view(updated)))
 
 
@@ -157,10 +157,10 @@ def create_user(req: Request) -> Reply:
     username = body.get("user", body.get("username"))
     if not isinstance(username, str) or not username.strip():
         raise ApiError(400, "user (the new user's username) is required", "bad_request")
-    user = req.platform.store.create_user(
+    user = req.store.identity.create_user(
         username.strip(), body.get("name"), body.get("email"), bool(body.get("admin"))
     )
-    req.platform._credential_for(user)
+    req.platform.credential_for(user)
     return Reply(body=shape(req, _user_view(user)))
 
 
@@ -175,13 +175,13 @@ def _members(group: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def _group_reply(req: Request, group_id: int, members: list[dict[str, Any]]) -> dict:
     fields = {"members": members, "memberCount": len(members), "totalMemberCount": len(members)}
-    return req.platform.store.write_raw(group_id, fields)
+    return req.store.objects.write_raw(group_id, fields)
 
 
 @handles("put", "groups/{id}/members/{user_id}")
 def add_member(req: Request) -> Reply:
     """Add a user to a group (write permission on the group)."""
-    group = req.platform.store.get("groups", req.path_params["id"], req.user, "write")
+    group = req.store.objects.get("groups", req.path_params["id"], req.user, "write")
     user = _user_or_404(req, req.path_params["user_id"])
     members = [m for m in _members(group) if m.get("id") != user["id"]] + [_member(user)]
     return Reply(body=shape(req, _group_reply(req, group["id"], members)))
@@ -190,16 +190,16 @@ def add_member(req: Request) -> Reply:
 @handles("delete", "groups/{id}/members/{user_id}")
 def remove_member(req: Request) -> Reply:
     """Take a user out of a group: the group's writers, or the member leaving."""
-    store = req.platform.store
+    store = req.store
     group_id, user_id = req.path_params["id"], req.path_params["user_id"]
-    group = store.raw(group_id) if store.kind_of(group_id) == "groups" else None
+    group = store.objects.raw(group_id) if store.objects.kind_of(group_id) == "groups" else None
     leaving = (
         group is not None
         and user_id == req.user["id"]
         and any(m.get("id") == user_id for m in _members(group))
     )
     if not leaving:
-        group = store.get("groups", group_id, req.user, "write")
+        group = store.objects.get("groups", group_id, req.user, "write")
     members = [m for m in _members(group) if m.get("id") != user_id]
     if len(members) == len(_members(group)):
         raise ApiError(404, f"user {user_id} is not a member of group {group_id}", "not_found")
@@ -216,7 +216,7 @@ def _key_view(key: dict[str, Any]) -> dict[str, Any]:
 @handles("get", "users/{id}/api_keys")
 def list_keys(req: Request) -> Reply:
     user = _self_or_admin(req, req.path_params["id"])
-    keys = [_key_view(k) for k in req.platform.store.keys(user["id"])]
+    keys = [_key_view(k) for k in req.store.identity.keys(user["id"])]
     page = page_request(req, default_limit=50, max_limit=1000)
     return page_reply(page, shape(req, keys[page.offset : page.offset + page.limit]), len(keys))
 
@@ -231,7 +231,7 @@ def create_key(req: Request) -> Reply:
     if seconds > MAX_KEY_SECONDS:
         raise ApiError(400, f"expires_in must be at most {MAX_KEY_SECONDS} seconds", "bad_request")
     expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
-    token, record = req.platform.store.create_key(
+    token, record = req.store.identity.create_key(
         user["id"], body.get("name") or "api key", expires.strftime("%Y-%m-%dT%H:%M:%S.000Z")
     )
     return Reply(body=shape(req, {**_key_view(record), "token": token}))
@@ -240,7 +240,7 @@ def create_key(req: Request) -> Reply:
 def _key(req: Request) -> dict[str, Any]:
     user = _self_or_admin(req, req.path_params["id"])
     key_id = req.path_params.get("key_id")
-    key = req.platform.store.key(key_id) if isinstance(key_id, int) else None
+    key = req.store.identity.key(key_id) if isinstance(key_id, int) else None
     if key is None or key["userId"] != user["id"]:
         raise ApiError(404, "API key not found", "not_found")
     return key
@@ -254,8 +254,8 @@ def get_key(req: Request) -> Reply:
 @handles("delete", "users/{id}/api_keys/{key_id}")
 def revoke_key(req: Request) -> Reply:
     key = _key(req)
-    req.platform.store.revoke_key(key["id"])
-    return Reply(body=shape(req, _key_view(req.platform.store.key(key["id"]))))
+    req.store.identity.revoke_key(key["id"])
+    return Reply(body=shape(req, _key_view(req.store.identity.key(key["id"]))))
 
 
 #: Credential types the platform knows.

@@ -14,9 +14,7 @@ from typing import Any
 from ..contract import ApiError, Reply, Request, handles
 from ..runner import RunContext
 from ..warehouse import DELIMITERS, Column, WarehouseError
-from . import _store as store
 from ._common import JobKind, body_get, ids_of, int_param, register_job_kind, shape
-from .tables import table_id
 
 __all__: list[str] = []
 
@@ -37,7 +35,7 @@ def _source(req: Request) -> dict[str, Any]:
         raise ApiError(400, "source.fileIds must be a non-empty list of file ids")
     ids = ids_of(file_ids)
     for fid in ids:
-        store.fetch(req.platform, req.user, "files", fid)
+        req.store.objects.get("files", fid, req.user)
     return {"fileIds": ids, "storagePath": None}
 
 
@@ -51,11 +49,11 @@ def _destination(req: Request) -> dict[str, Any]:
     db_id = int_param(dest.get("remoteHostId"), "destination.remoteHostId")
     if db_id is None:
         raise ApiError(400, "destination.remoteHostId is required")
-    store.database(req.platform, req.user, db_id)
+    req.store.objects.get("databases", db_id, req.user)
     cred = int_param(dest.get("credentialId"), "destination.credentialId")
     if cred is None:
         raise ApiError(400, "destination.credentialId is required")
-    store.credential(req.platform, req.user, cred)
+    req.store.objects.get("credentials", cred, req.user)
     return {
         "schema": dest["schema"],
         "table": dest["table"],
@@ -88,7 +86,7 @@ def _import_executor(req: Request, job: dict[str, Any]):
         dest = job["destination"]
         paths = []
         for fid in job["source"]["fileIds"]:
-            store.fetch(platform, user, "files", fid)
+            platform.store.objects.get("files", fid, user)
             path = platform.blobs.path(fid)
             if not path.is_file():
                 raise RuntimeError(f"file {fid} has no contents (was it uploaded?)")
@@ -112,7 +110,7 @@ def _import_executor(req: Request, job: dict[str, Any]):
         except WarehouseError as exc:
             raise RuntimeError(str(exc)) from None
         ctx.log(f"Loaded {n} rows into {dest['schema']}.{dest['table']}.")
-        tid = table_id(platform, user, dest["remoteHostId"], dest["schema"], dest["table"])
+        tid = platform.store.tables.table_id(dest["remoteHostId"], dest["schema"], dest["table"])
         ctx.add_output("Table", tid, name=f"{dest['schema']}.{dest['table']}")
 
     return run
@@ -122,7 +120,7 @@ def import_record(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
     """A CSV import as the API shows it."""
     return dict(
         obj,
-        myPermissionLevel=store.permission(req.platform, req.user, obj),
+        myPermissionLevel=req.store.permissions.level(obj, req.user),
     )
 
 
@@ -159,13 +157,13 @@ def create_csv_import(req: Request) -> Reply:
         "redshiftDestinationOptions": body_get(req, "redshiftDestinationOptions", {}),
         "hidden": bool(body_get(req, "hidden", False)),
     }
-    obj = store.create(req.platform, req.user, CSV_IMPORTS, fields)
+    obj = req.store.objects.create(CSV_IMPORTS, fields, req.user)
     return Reply(shape(req, import_record(req, obj)), status=201)
 
 
 @handles("get", "imports/files/csv/{id}")
 def get_csv_import(req: Request) -> Reply:
-    obj = store.fetch(req.platform, req.user, CSV_IMPORTS, req.path_params["id"])
+    obj = req.store.objects.get(CSV_IMPORTS, req.path_params["id"], req.user)
     return Reply(shape(req, import_record(req, obj)))
 
 

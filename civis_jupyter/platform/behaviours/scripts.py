@@ -19,9 +19,9 @@ import json
 from pathlib import Path
 from typing import Any
 
-from ..contract import ApiError, Reply, Request, handles
+from ..contract import ApiError, Reply, Request, Services, handles
 from ..runner import RunContext, command_executor
-from . import _store as store
+from ..store import author_id
 from ._common import JobKind, body_get, int_param, register_job_kind, run_summary, shape
 
 __all__ = ["create_demo_scripts", "script_env"]
@@ -134,7 +134,7 @@ def _common(req: Request) -> dict[str, Any]:
 
 def script_record(req: Request, kind: str, obj: dict[str, Any], script_type: str) -> dict[str, Any]:
     """A script with its type, links, author and last run."""
-    runner = req.platform.runner
+    runner = req.runner
     run = runner.last_run(obj["id"])
     out = dict(obj)
     out.update(
@@ -143,8 +143,8 @@ def script_record(req: Request, kind: str, obj: dict[str, Any], script_type: str
             "state": run["state"] if run else "idle",
             "finishedAt": run and run["finishedAt"],
             "lastRun": run_summary(run),
-            "author": store.author(req.platform, obj),
-            "myPermissionLevel": store.permission(req.platform, req.user, obj),
+            "author": req.store.objects.author(obj),
+            "myPermissionLevel": req.store.permissions.level(obj, req.user),
             "links": {
                 "details": f"api/{kind}/{obj['id']}",
                 "runs": f"api/{kind}/{obj['id']}/runs",
@@ -193,7 +193,7 @@ def _container_executor(req: Request, job: dict[str, Any]):
 
 @handles("post", "scripts/containers")
 def create_container(req: Request) -> Reply:
-    obj = store.create(req.platform, req.user, CONTAINERS, _container_fields(req))
+    obj = req.store.objects.create(CONTAINERS, _container_fields(req), req.user)
     return Reply(shape(req, script_record(req, CONTAINERS, obj, "script/containers")), status=201)
 
 
@@ -201,7 +201,7 @@ def create_container(req: Request) -> Reply:
 def get_container(req: Request) -> Reply:
     """A container script, or a custom script whose template runs a container (as Civis)."""
     obj_id = req.path_params["id"]
-    kind, obj = store.find_job(req.platform, req.user, obj_id, [CONTAINERS, CUSTOM])
+    kind, obj = req.store.objects.find_job(obj_id, [CONTAINERS, CUSTOM], req.user)
     if kind == CUSTOM and obj.get("backingScriptType") != "container":
         raise ApiError(404, f"script {obj_id} is not a container script", "not_found")
     return Reply(shape(req, script_record(req, kind, obj, "script/containers")))
@@ -241,13 +241,13 @@ def create_python3(req: Request) -> Reply:
             "dockerImageTag": body_get(req, "dockerImageTag"),
         }
     )
-    obj = store.create(req.platform, req.user, PYTHON3, fields)
+    obj = req.store.objects.create(PYTHON3, fields, req.user)
     return Reply(shape(req, script_record(req, PYTHON3, obj, "script/python3")), status=201)
 
 
 @handles("get", "scripts/python3/{id}")
 def get_python3(req: Request) -> Reply:
-    obj = store.fetch(req.platform, req.user, PYTHON3, req.path_params["id"])
+    obj = req.store.objects.get(PYTHON3, req.path_params["id"], req.user)
     return Reply(shape(req, script_record(req, PYTHON3, obj, "script/python3")))
 
 
@@ -256,14 +256,16 @@ def get_python3(req: Request) -> Reply:
 _BACKING = {CONTAINERS: "container", PYTHON3: "python3", "scripts/sql": "sql"}
 
 
-def _backing_script(platform: Any, user: dict[str, Any] | None, script_id: int) -> tuple[str, dict]:
+def _backing_script(
+    platform: Services, user: dict[str, Any] | None, script_id: int
+) -> tuple[str, dict]:
     """The script behind a template: readable by ``user``, or by anyone when
     ``user`` is None (running a template does not need access to its script)."""
     for kind in _BACKING:
         if user is None:
-            found = store.raw(platform, kind, script_id)
+            found = platform.store.objects.raw(script_id, kind)
         else:
-            found = store.find(platform, user, kind, script_id)
+            found = platform.store.objects.find(kind, script_id, user)
         if found is not None:
             return kind, found
     raise ApiError(404, f"script {script_id} is not a container, Python or SQL script")
@@ -273,8 +275,8 @@ def template_record(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
     """A script template as the API shows it."""
     return dict(
         obj,
-        author=store.author(req.platform, obj),
-        myPermissionLevel=store.permission(req.platform, req.user, obj),
+        author=req.store.objects.author(obj),
+        myPermissionLevel=req.store.permissions.level(obj, req.user),
     )
 
 
@@ -300,14 +302,14 @@ def create_template(req: Request) -> Reply:
         "category": "script",
         "userContext": "runner",
     }
-    obj = store.create(req.platform, req.user, TEMPLATES, fields)
-    store.update(req.platform, req.user, kind, script_id, {"publishedAsTemplateId": obj["id"]})
+    obj = req.store.objects.create(TEMPLATES, fields, req.user)
+    req.store.objects.update(kind, script_id, {"publishedAsTemplateId": obj["id"]}, req.user)
     return Reply(shape(req, template_record(req, obj)), status=201)
 
 
 @handles("get", "templates/scripts/{id}")
 def get_template(req: Request) -> Reply:
-    obj = store.fetch(req.platform, req.user, TEMPLATES, req.path_params["id"])
+    obj = req.store.objects.get(TEMPLATES, req.path_params["id"], req.user)
     return Reply(shape(req, template_record(req, obj)))
 
 
@@ -319,7 +321,7 @@ def list_templates(req: Request) -> Reply:
     hidden = str(q.get("hidden", "false")).lower() == "true"
     authors = {int(a) for a in str(q.get("author") or "").split(",") if a.strip().isdigit()}
     rows = []
-    for obj in store.objects(req.platform, req.user, TEMPLATES):
+    for obj in req.store.objects.list(TEMPLATES, req.user):
         if bool(obj.get("hidden")) != hidden:
             continue
         if q.get("category") and obj.get("category") != q["category"]:
@@ -344,7 +346,7 @@ def list_templates(req: Request) -> Reply:
 def _custom_executor(req: Request, job: dict[str, Any]):
     from ._common import JOB_KINDS
 
-    template = store.fetch(req.platform, req.user, TEMPLATES, job["fromTemplateId"])
+    template = req.store.objects.get(TEMPLATES, job["fromTemplateId"], req.user)
     kind, script = _backing_script(req.platform, None, template["scriptId"])
     merged = dict(script)
     merged["arguments"] = {**(script.get("arguments") or {}), **(job.get("arguments") or {})}
@@ -357,7 +359,7 @@ def create_custom(req: Request) -> Reply:
     template_id = int_param(body_get(req, "fromTemplateId"), "fromTemplateId")
     if template_id is None:
         raise ApiError(400, "fromTemplateId is required")
-    template = store.fetch(req.platform, req.user, TEMPLATES, template_id)
+    template = req.store.objects.get(TEMPLATES, template_id, req.user)
     kind, _script = _backing_script(req.platform, None, template["scriptId"])
     fields = _common(req)
     fields.update(
@@ -374,18 +376,18 @@ def create_custom(req: Request) -> Reply:
             "fromTemplateAliases": [],
         }
     )
-    obj = store.create(req.platform, req.user, CUSTOM, fields)
-    store.write_raw(req.platform, template_id, {"useCount": int(template.get("useCount") or 0) + 1})
+    obj = req.store.objects.create(CUSTOM, fields, req.user)
+    req.store.objects.write_raw(template_id, {"useCount": int(template.get("useCount") or 0) + 1})
     return Reply(shape(req, script_record(req, CUSTOM, obj, "script/custom")), status=201)
 
 
 @handles("get", "scripts/custom/{id}")
 def get_custom(req: Request) -> Reply:
-    obj = store.fetch(req.platform, req.user, CUSTOM, req.path_params["id"])
+    obj = req.store.objects.get(CUSTOM, req.path_params["id"], req.user)
     return Reply(shape(req, script_record(req, CUSTOM, obj, "script/custom")))
 
 
-def create_demo_scripts(platform: Any, command: str, template_command: str) -> dict[str, int]:
+def create_demo_scripts(platform: Services, command: str, template_command: str) -> dict[str, int]:
     """Create the demo container script and a custom-script template (seed).
 
     Parameters
@@ -402,7 +404,7 @@ def create_demo_scripts(platform: Any, command: str, template_command: str) -> d
     dict
         ``script_id``, ``template_script_id`` and ``template_id``.
     """
-    user = store.admin_user(platform)
+    user = platform.store.identity.admin_user()
     base = {
         "params": [],
         "arguments": {},
@@ -416,8 +418,8 @@ def create_demo_scripts(platform: Any, command: str, template_command: str) -> d
         "fromTemplateAliases": [],
         "cancelTimeout": 0,
     }
-    demo = store.create(
-        platform, user, CONTAINERS, dict(base, name="Demo container script", dockerCommand=command)
+    demo = platform.store.objects.create(
+        CONTAINERS, dict(base, name="Demo container script", dockerCommand=command), user
     )
     params = [
         {
@@ -431,15 +433,12 @@ def create_demo_scripts(platform: Any, command: str, template_command: str) -> d
             "allowedValues": [],
         }
     ]
-    backing = store.create(
-        platform,
-        user,
+    backing = platform.store.objects.create(
         CONTAINERS,
         dict(base, name="Greeting script", dockerCommand=template_command, params=params),
-    )
-    template = store.create(
-        platform,
         user,
+    )
+    template = platform.store.objects.create(
         TEMPLATES,
         {
             "name": "Greeting",
@@ -456,10 +455,11 @@ def create_demo_scripts(platform: Any, command: str, template_command: str) -> d
             "userContext": "runner",
             "uiReportId": None,
         },
+        user,
         public=True,
     )
-    store.update(
-        platform, user, CONTAINERS, backing["id"], {"publishedAsTemplateId": template["id"]}
+    platform.store.objects.update(
+        CONTAINERS, backing["id"], {"publishedAsTemplateId": template["id"]}, user
     )
     importer = _import_from_url_template(platform, user)
     return {
@@ -483,7 +483,7 @@ def _param(name: str, label: str, required: bool, default: str | None = None) ->
     }
 
 
-def _import_from_url_template(platform: Any, user: dict[str, Any]) -> dict[str, Any]:
+def _import_from_url_template(platform: Services, user: dict[str, Any]) -> dict[str, Any]:
     """Publish the "Import from URL" Python script as a template (seed)."""
     from .. import import_from_url
 
@@ -493,9 +493,7 @@ def _import_from_url_template(platform: Any, user: dict[str, Any]) -> dict[str, 
         _param("IF_EXISTS", "fail, append, truncate or drop", False, "fail"),
         _param("DATABASE_NAME", "Database name", False),
     ]
-    script = store.create(
-        platform,
-        user,
+    script = platform.store.objects.create(
         PYTHON3,
         {
             "name": "Import from URL script",
@@ -507,10 +505,9 @@ def _import_from_url_template(platform: Any, user: dict[str, Any]) -> dict[str, 
             "isTemplate": False,
             "category": "import",
         },
-    )
-    template = store.create(
-        platform,
         user,
+    )
+    template = platform.store.objects.create(
         TEMPLATES,
         {
             "name": "Import from URL",
@@ -527,9 +524,12 @@ def _import_from_url_template(platform: Any, user: dict[str, Any]) -> dict[str, 
             "userContext": "runner",
             "uiReportId": None,
         },
+        user,
         public=True,
     )
-    store.update(platform, user, PYTHON3, script["id"], {"publishedAsTemplateId": template["id"]})
+    platform.store.objects.update(
+        PYTHON3, script["id"], {"publishedAsTemplateId": template["id"]}, user
+    )
     return template
 
 
@@ -562,10 +562,10 @@ _SCRIPT_TYPES = {
 
 def _any_script(req: Request) -> tuple[str, dict[str, Any]]:
     obj_id = req.path_params["id"]
-    kind = req.platform.store.kind_of(int(obj_id))
+    kind = req.store.objects.kind_of(int(obj_id))
     if kind not in _SCRIPT_TYPES:
         raise ApiError(404, f"script {obj_id} not found", "not_found")
-    return kind, store.fetch(req.platform, req.user, kind, obj_id)
+    return kind, req.store.objects.get(kind, obj_id, req.user)
 
 
 @handles("get", "scripts")
@@ -582,14 +582,14 @@ def list_scripts(req: Request) -> Reply:
     for kind, (script_type, short) in _SCRIPT_TYPES.items():
         if types and short not in types:
             continue
-        for obj in store.objects(req.platform, req.user, kind, archived=None):
+        for obj in req.store.objects.list(kind, req.user, archived=None):
             if bool(obj.get("hidden")) != hidden:
                 continue
             if archived != "all" and bool(obj.get("archived")) != (archived == "true"):
                 continue
             if q.get("category") and obj.get("category", "script") != q["category"]:
                 continue
-            if authors and store.author_id(obj) not in authors:
+            if authors and author_id(obj) not in authors:
                 continue
             rec = script_record(req, kind, obj, script_type)
             if statuses and rec["state"] not in statuses:

@@ -22,8 +22,8 @@ from typing import Any
 
 from ..contract import ApiError, Reply, Request, handles
 from ..runner import RunContext
+from ..store import author_id
 from ..warehouse import CsvSettings, WarehouseError
-from . import _store as store
 from ._common import (
     JobKind,
     base_url,
@@ -108,14 +108,14 @@ def _database(req: Request, key: str) -> int:
     db_id = int_param(body_get(req, key), key)
     if db_id is None:
         raise ApiError(400, f"{key} is required")
-    store.database(req.platform, req.user, db_id)
+    req.store.objects.get("databases", db_id, req.user)
     return db_id
 
 
 def _credential(req: Request, key: str) -> int | None:
     cred = int_param(body_get(req, key), key)
     if cred is not None:
-        store.credential(req.platform, req.user, cred)
+        req.store.objects.get("credentials", cred, req.user)
     return cred
 
 
@@ -146,7 +146,7 @@ def _query_executor(req: Request, job: dict[str, Any]):
 
 def query_record(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
     """A query with its last run's state, results and error merged in."""
-    run = req.platform.runner.last_run(obj["id"])
+    run = req.runner.last_run(obj["id"])
     out = dict(obj)
     out.update(
         {
@@ -158,8 +158,8 @@ def query_record(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
             "exception": run and run["error"],
             "resultColumns": (run or {}).get("resultColumns") or [],
             "resultRows": (run or {}).get("resultRows") or [],
-            "author": store.author(req.platform, obj),
-            "myPermissionLevel": store.permission(req.platform, req.user, obj),
+            "author": req.store.objects.author(obj),
+            "myPermissionLevel": req.store.permissions.level(obj, req.user),
             "name": obj.get("name") or f"Query #{obj['id']}",
         }
     )
@@ -175,7 +175,7 @@ def create_query(req: Request) -> Reply:
         "database": _database(req, "database"),
         "sql": _sql(req),
         "credential": _credential(req, "credential")
-        or store.default_credential_id(req.platform, req.user),
+        or req.store.identity.default_credential_id(req.user),
         "previewRows": preview,
         "hidden": bool(body_get(req, "hidden", False)),
         "interactive": bool(body_get(req, "interactive", False)),
@@ -188,14 +188,14 @@ def create_query(req: Request) -> Reply:
         "scriptId": None,
         "reportId": None,
     }
-    obj = store.create(req.platform, req.user, QUERIES, fields)
-    req.platform.runner.start(obj["id"], QUERIES, _query_executor(req, obj), user_id=req.user["id"])
+    obj = req.store.objects.create(QUERIES, fields, req.user)
+    req.runner.start(obj["id"], QUERIES, _query_executor(req, obj), user_id=req.user["id"])
     return Reply(shape(req, query_record(req, obj)), status=200)
 
 
 @handles("get", "queries/{id}")
 def get_query(req: Request) -> Reply:
-    obj = store.fetch(req.platform, req.user, QUERIES, req.path_params["id"])
+    obj = req.store.objects.get(QUERIES, req.path_params["id"], req.user)
     return Reply(shape(req, query_record(req, obj)))
 
 
@@ -300,7 +300,7 @@ def _csv_settings(req: Request) -> dict[str, Any]:
 
 def sql_script_record(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
     """A SQL script with its type, links, last run and state."""
-    run = req.platform.runner.last_run(obj["id"])
+    run = req.runner.last_run(obj["id"])
     out = dict(obj)
     out.update(
         {
@@ -308,8 +308,8 @@ def sql_script_record(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
             "state": run["state"] if run else "idle",
             "finishedAt": run and run["finishedAt"],
             "lastRun": run_summary(run),
-            "author": store.author(req.platform, obj),
-            "myPermissionLevel": store.permission(req.platform, req.user, obj),
+            "author": req.store.objects.author(obj),
+            "myPermissionLevel": req.store.permissions.level(obj, req.user),
             "links": {
                 "details": f"api/scripts/sql/{obj['id']}",
                 "runs": f"api/scripts/sql/{obj['id']}/runs",
@@ -346,13 +346,13 @@ def create_sql_script(req: Request) -> Reply:
         "archived": False,
         "category": "script",
     }
-    obj = store.create(req.platform, req.user, SQL_SCRIPTS, fields)
+    obj = req.store.objects.create(SQL_SCRIPTS, fields, req.user)
     return Reply(shape(req, sql_script_record(req, obj)), status=201)
 
 
 @handles("get", "scripts/sql/{id}")
 def get_sql_script(req: Request) -> Reply:
-    obj = store.fetch(req.platform, req.user, SQL_SCRIPTS, req.path_params["id"])
+    obj = req.store.objects.get(SQL_SCRIPTS, req.path_params["id"], req.user)
     return Reply(shape(req, sql_script_record(req, obj)))
 
 
@@ -383,7 +383,7 @@ def list_queries(req: Request) -> Reply:
     q = req.query
     db_id = int_param(q.get("database_id"), "database_id")
     cred_id = int_param(q.get("credential_id"), "credential_id")
-    author_id = int_param(q.get("author_id"), "author_id")
+    author = int_param(q.get("author_id"), "author_id")
     states = q.get("state") or []
     states = set(states if isinstance(states, list) else str(states).split(","))
     hidden = str(q.get("hidden", "false")).lower() == "true"
@@ -391,7 +391,7 @@ def list_queries(req: Request) -> Reply:
     text = str(q.get("query") or "").lower().replace("*", "")
     exclude = str(q.get("exclude_results", "false")).lower() == "true"
     rows = []
-    for obj in store.objects(req.platform, req.user, QUERIES, archived=None):
+    for obj in req.store.objects.list(QUERIES, req.user, archived=None):
         if bool(obj.get("hidden")) != hidden:
             continue
         if archived != "all" and bool(obj.get("archived")) != (archived == "true"):
@@ -400,7 +400,7 @@ def list_queries(req: Request) -> Reply:
             continue
         if cred_id is not None and obj.get("credential") != cred_id:
             continue
-        if author_id is not None and store.author_id(obj) != author_id:
+        if author is not None and author_id(obj) != author:
             continue
         if text and text not in str(obj.get("sql", "")).lower():
             continue
@@ -459,10 +459,10 @@ def create_csv_export(req: Request) -> Reply:
     db_id = int_param(source.get("remoteHostId"), "source.remoteHostId")
     if db_id is None:
         raise ApiError(400, "source.remoteHostId is required")
-    store.database(req.platform, req.user, db_id)
+    req.store.objects.get("databases", db_id, req.user)
     cred = int_param(source.get("credentialId"), "source.credentialId")
     if cred is not None:
-        store.credential(req.platform, req.user, cred)
+        req.store.objects.get("credentials", cred, req.user)
     dest = body_get(req, "destination", {}) or {}
     if not isinstance(dest, dict):
         raise ApiError(400, "destination must be an object")
@@ -486,14 +486,14 @@ def create_csv_export(req: Request) -> Reply:
         "hidden": bool(body_get(req, "hidden", False)),
         **settings,
     }
-    obj = store.create(req.platform, req.user, CSV_EXPORTS, fields)
+    obj = req.store.objects.create(CSV_EXPORTS, fields, req.user)
     return Reply(shape(req, dict(obj, myPermissionLevel="manage")), status=201)
 
 
 @handles("get", "exports/files/csv/{id}")
 def get_csv_export(req: Request) -> Reply:
-    obj = store.fetch(req.platform, req.user, CSV_EXPORTS, req.path_params["id"])
-    perm = store.permission(req.platform, req.user, obj)
+    obj = req.store.objects.get(CSV_EXPORTS, req.path_params["id"], req.user)
+    perm = req.store.permissions.level(obj, req.user)
     return Reply(shape(req, dict(obj, myPermissionLevel=perm)))
 
 

@@ -21,10 +21,9 @@ from typing import Any
 
 from ..contract import ApiError, Reply, Request, handles
 from ..warehouse import TableInfo, WarehouseError
-from . import _store as store
 from ._common import int_param, paginate, shape
 
-__all__ = ["table_id", "table_record"]
+__all__ = ["table_record"]
 
 TABLES = "tables"
 _DATA_TYPES = {
@@ -51,11 +50,6 @@ def _warehouse_errors(handler: Callable[[Request], Reply]) -> Callable[[Request]
     return wrapped
 
 
-def table_id(platform: Any, user: dict[str, Any], db_id: int, schema: str, name: str) -> int:
-    """The platform id of a warehouse table (assigned on first sight)."""
-    return store.table_id(platform, user, db_id, schema, name)
-
-
 def _civis_data_type(sql_type: str) -> str:
     if sql_type.startswith("numeric"):
         return "float"
@@ -68,7 +62,7 @@ def table_record(
     req: Request, db_id: int, info: TableInfo, with_columns: bool = False
 ) -> dict[str, Any]:
     """A warehouse table as the API shows it."""
-    tid = table_id(req.platform, req.user, db_id, info.schema, info.name)
+    tid = req.store.tables.table_id(db_id, info.schema, info.name)
     out: dict[str, Any] = {
         "id": tid,
         "databaseId": db_id,
@@ -88,12 +82,12 @@ def table_record(
         "lastRun": None,
         "tableTags": [],
     }
-    stored = store.find(req.platform, req.user, TABLES, tid) or {}
+    stored = req.store.objects.find(TABLES, tid, req.user) or {}
     for key in ("description", "lastRefresh"):
         if stored.get(key) is not None:
             out[key] = stored[key]
     if with_columns:
-        stats = req.platform.warehouses.get(db_id).column_stats(info.schema, info.name)
+        stats = req.warehouses.get(db_id).column_stats(info.schema, info.name)
         out.update(
             {
                 "primaryKeys": stored.get("primaryKeys") or [],
@@ -148,10 +142,10 @@ def list_tables(req: Request) -> Reply:
     schema_p, name_p = _pattern(q.get("schema")), _pattern(q.get("name"))
     search = (q.get("search") or "").lower()
     rows = []
-    for db in store.databases(req.platform, req.user):
+    for db in req.store.objects.list("databases", req.user):
         if db_filter is not None and db["id"] != db_filter:
             continue
-        wh = req.platform.warehouses.get(db["id"])
+        wh = req.warehouses.get(db["id"])
         for info in wh.tables():
             if not (_matches(schema_p, info.schema) and _matches(name_p, info.name)):
                 continue
@@ -175,8 +169,8 @@ def list_tables(req: Request) -> Reply:
 
 
 def _located(req: Request, tid: int) -> tuple[int, TableInfo]:
-    obj = store.fetch(req.platform, req.user, TABLES, tid)
-    wh = req.platform.warehouses.get(obj["databaseId"])
+    obj = req.store.objects.get(TABLES, tid, req.user)
+    wh = req.warehouses.get(obj["databaseId"])
     info = wh.table(obj["schema"], obj["name"])
     if info is None:
         raise ApiError(404, f"table {obj['schema']}.{obj['name']} no longer exists")
@@ -203,18 +197,18 @@ def list_table_columns(req: Request) -> Reply:
 @handles("get", "databases/{id}/schemas")
 @_warehouse_errors
 def list_schemas(req: Request) -> Reply:
-    db = store.database(req.platform, req.user, req.path_params["id"])
+    db = req.store.objects.get("databases", req.path_params["id"], req.user)
     name = (req.query.get("name") or "").lower()
-    schemas = req.platform.warehouses.get(db["id"]).schemas()
+    schemas = req.warehouses.get(db["id"]).schemas()
     return Reply([{"schema": s} for s in schemas if name in s.lower()])
 
 
 @handles("get", "databases/{id}/schemas/{schema_name}/tables")
 @_warehouse_errors
 def list_schema_tables(req: Request) -> Reply:
-    db = store.database(req.platform, req.user, req.path_params["id"])
+    db = req.store.objects.get("databases", req.path_params["id"], req.user)
     schema = req.path_params["schema_name"]
-    infos = req.platform.warehouses.get(db["id"]).tables(schema=schema)
+    infos = req.warehouses.get(db["id"]).tables(schema=schema)
     body = [
         {"name": t.name, "schema": t.schema, "isView": t.is_view, "databaseId": db["id"]}
         for t in infos
@@ -225,9 +219,9 @@ def list_schema_tables(req: Request) -> Reply:
 @handles("get", "databases/{id}/schemas/{schema_name}/tables/{table_name}")
 @_warehouse_errors
 def get_schema_table(req: Request) -> Reply:
-    db = store.database(req.platform, req.user, req.path_params["id"])
+    db = req.store.objects.get("databases", req.path_params["id"], req.user)
     schema, name = req.path_params["schema_name"], req.path_params["table_name"]
-    info = req.platform.warehouses.get(db["id"]).table(schema, name)
+    info = req.warehouses.get(db["id"]).table(schema, name)
     if info is None:
         raise ApiError(404, f"table {schema}.{name} does not exist", "not_found")
     return Reply(shape(req, table_record(req, db["id"], info, with_columns=True)))
@@ -243,7 +237,7 @@ def patch_table(req: Request) -> Reply:
     body = req.body if isinstance(req.body, dict) else {}
     changes = {k: body[k] for k in _EDITABLE if k in body}
     if changes:
-        store.update(req.platform, req.user, TABLES, req.path_params["id"], changes)
+        req.store.objects.update(TABLES, req.path_params["id"], changes, req.user)
     return Reply(shape(req, table_record(req, db_id, info, with_columns=True)))
 
 
@@ -253,5 +247,5 @@ def refresh_table(req: Request) -> Reply:
     from ..clock import iso_now
 
     db_id, info = _located(req, req.path_params["id"])
-    store.write_raw(req.platform, req.path_params["id"], {"lastRefresh": iso_now()})
+    req.store.objects.write_raw(req.path_params["id"], {"lastRefresh": iso_now()})
     return Reply(shape(req, table_record(req, db_id, info, with_columns=True)))

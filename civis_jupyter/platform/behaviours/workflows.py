@@ -44,7 +44,6 @@ from ...api.states import DONE_STATES
 from ...workflows import ENGINE_COMMANDS, parse_workflow_yaml, transition_targets
 from ..clock import iso_now
 from ..contract import ApiError, Reply, Request, handler_for, handles
-from . import _store as store
 from ._common import body_get, paginate, shape
 
 __all__ = ["SUPPORTED_ACTIONS", "WorkflowEngine", "engine_of"]
@@ -390,12 +389,10 @@ class WorkflowEngine:
         fields = execution.record()
         if finished:
             fields["finishedAt"] = iso_now()
-        store.write_raw(self.platform, execution.id, fields)
+        self.platform.store.objects.write_raw(execution.id, fields)
         workflow_state = fields["state"] if finished else "running"
-        store.write_raw(
-            self.platform,
-            execution.workflow_id,
-            {"state": workflow_state, "lastExecutionId": execution.id},
+        self.platform.store.objects.write_raw(
+            execution.workflow_id, {"state": workflow_state, "lastExecutionId": execution.id}
         )
 
     def shutdown(self) -> None:
@@ -419,7 +416,7 @@ def engine_of(platform: Any) -> WorkflowEngine:
 
 
 def _workflow(req: Request, level: str = "read") -> dict[str, Any]:
-    return store.fetch(req.platform, req.user, WORKFLOWS, req.path_params["id"], level=level)
+    return req.store.objects.get(WORKFLOWS, req.path_params["id"], req.user, level=level)
 
 
 def _definition(workflow: dict[str, Any]) -> dict[str, Any]:
@@ -464,7 +461,7 @@ def _names(value: Any, what: str, known: Iterable[str]) -> list[str]:
 
 def _execution(req: Request, workflow: dict[str, Any]) -> dict[str, Any]:
     execution_id = req.path_params["execution_id"]
-    obj = store.raw(req.platform, EXECUTIONS, execution_id)
+    obj = req.store.objects.raw(execution_id, EXECUTIONS)
     if obj is None or obj.get("workflowId") != workflow["id"]:
         raise ApiError(404, f"execution {execution_id} of workflow {workflow['id']} not found")
     return obj
@@ -473,13 +470,12 @@ def _execution(req: Request, workflow: dict[str, Any]) -> dict[str, Any]:
 def _view(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
     """An execution with its tasks' runs as they are now."""
     if obj.get("state") == "running" and not engine_of(req.platform).known(obj["id"]):
-        obj = store.write_raw(
-            req.platform,
+        obj = req.store.objects.write_raw(
             obj["id"],
             {"state": "failed", "mistralState": "ERROR", "mistralStateInfo": "platform restarted"},
         )
     runner = req.platform.runner
-    level = store.permission(req.platform, req.user, obj)
+    level = req.store.permissions.level(obj, req.user)
     tasks = []
     for task in obj.get("tasks") or []:
         runs = []
@@ -494,7 +490,7 @@ def _view(req: Request, obj: dict[str, Any]) -> dict[str, Any]:
                 }
             )
         tasks.append(dict(task, runs=runs, executions=[]))
-    return dict(obj, tasks=tasks, user=store.author(req.platform, obj))
+    return dict(obj, tasks=tasks, user=req.store.objects.author(obj))
 
 
 @handles("post", "workflows/{id}/executions")
@@ -512,9 +508,7 @@ def post_execution(req: Request) -> Reply:
         if workflow.get("state") == "running" and last and engine.known(last):
             raise ApiError(409, f"workflow {workflow['id']} is running (execution {last})")
     now = iso_now()
-    record = store.create(
-        req.platform,
-        req.user,
+    record = req.store.objects.create(
         EXECUTIONS,
         {
             "workflowId": workflow["id"],
@@ -528,9 +522,10 @@ def post_execution(req: Request) -> Reply:
             "startedAt": now,
             "finishedAt": None,
         },
+        req.user,
     )
     engine.start(record, req.user, definition)
-    obj = store.raw(req.platform, EXECUTIONS, record["id"])
+    obj = req.store.objects.raw(record["id"], EXECUTIONS)
     return Reply(shape(req, _view(req, obj)), status=201)
 
 
@@ -549,8 +544,8 @@ def list_executions(req: Request) -> Reply:
 
 
 def _executions_of(req: Request, workflow: dict[str, Any]) -> list[dict[str, Any]]:
-    ids = req.platform.store.select_ids(_executions_query(workflow), None)
-    return [_view(req, obj) for obj in req.platform.store.objects_by_id(ids)]
+    ids = req.platform.store.objects.select_ids(_executions_query(workflow), None)
+    return [_view(req, obj) for obj in req.platform.store.objects.objects_by_id(ids)]
 
 
 def _executions_query(workflow: dict[str, Any]) -> Any:
@@ -570,7 +565,7 @@ def cancel_execution(req: Request) -> Reply:
     workflow = _workflow(req, level="write")
     obj = _execution(req, workflow)
     engine_of(req.platform).cancel(obj["id"])
-    return Reply(shape(req, _view(req, store.raw(req.platform, EXECUTIONS, obj["id"]))))
+    return Reply(shape(req, _view(req, req.store.objects.raw(obj["id"], EXECUTIONS))))
 
 
 @handles("get", "workflows/{id}/executions/{execution_id}/tasks/{task_name}")

@@ -250,9 +250,9 @@ def install_templates(platform: Any) -> dict[str, int]:
         Job type (``training``, ``prediction``, ``registration``) -> template
         id, for the templates created now (empty when all existed).
     """
-    store = platform.store
+    store = platform.store.objects
     have = _existing_aliases(store)
-    admin = store.admin_user()
+    admin = platform.store.identity.admin_user()
     missing = [t for t in TEMPLATES if t.alias(None) not in have]
     # Backing scripts first: objects made after a template at its known id
     # get larger ids, which would take the next template's id.
