@@ -106,9 +106,28 @@ def _handler(server: ApiServer) -> type[BaseHTTPRequestHandler]:
     return Handler
 
 
+#: How often a server's loop looks for a shutdown request. ``serve_forever``'s
+#: default (0.5 s) made every ``shutdown()``, so every test's teardown, wait
+#: up to that long.
+POLL_INTERVAL = 0.01
+
+
+def serve(httpd: ThreadingHTTPServer) -> None:
+    """Serve ``httpd`` on a daemon thread; ``stop`` then returns within ``POLL_INTERVAL``."""
+    threading.Thread(
+        target=httpd.serve_forever, kwargs={"poll_interval": POLL_INTERVAL}, daemon=True
+    ).start()
+
+
+def stop(httpd: ThreadingHTTPServer) -> None:
+    """Stop serving and close the listening socket."""
+    httpd.shutdown()
+    httpd.server_close()
+
+
 def start(server: ApiServer, port: int = 0) -> ThreadingHTTPServer:
     httpd = ThreadingHTTPServer(("127.0.0.1", port), _handler(server))
     httpd.daemon_threads = True
     server.url = f"http://127.0.0.1:{httpd.server_address[1]}/"
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    serve(httpd)
     return httpd

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import pytest
 
-from .apiserver import ApiServer, start
+from .apiserver import ApiServer, start, stop
 
 OFFICIAL_SPEC = Path(__import__("civis").__file__).parent / "resources" / "civis_api_spec.json"
 API_KEY = "unit-test-secret-key-0123456789"
@@ -32,8 +32,7 @@ def api_server(monkeypatch: pytest.MonkeyPatch, official_spec: dict) -> Iterator
     monkeypatch.delenv("CIVIS_JOB_ID", raising=False)
     monkeypatch.delenv("CIVIS_RUN_ID", raising=False)
     yield server
-    httpd.shutdown()
-    httpd.server_close()
+    stop(httpd)
 
 
 @pytest.fixture

@@ -10,7 +10,7 @@ import tenacity
 
 import civis_jupyter as civis
 
-from .apiserver import ApiServer, start
+from .apiserver import ApiServer, start, stop
 from .conftest import API_KEY
 
 
@@ -142,7 +142,7 @@ def test_connection_errors_are_retried_for_get(monkeypatch, official_spec_path):
     finally:
         reserved.close()
         for httpd in started:
-            httpd.shutdown()
+            stop(httpd)
 
 
 def test_connection_errors_are_not_retried_for_post(monkeypatch, official_spec_path):

@@ -20,7 +20,7 @@ from civis_jupyter.api.transport import ClientConfig, Transport
 from civis_jupyter.io.files import http_session
 from civis_jupyter.testing import create_client_mock
 
-from .apiserver import ApiServer, _handler, start
+from .apiserver import ApiServer, _handler, serve, start, stop
 from .conftest import API_KEY, OFFICIAL_SPEC
 
 
@@ -173,7 +173,7 @@ class ForwardingProxy:
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), self._handler())
         self.httpd.daemon_threads = True
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}"
-        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+        serve(self.httpd)
 
     def _handler(self) -> type[BaseHTTPRequestHandler]:
         proxy = self
@@ -211,8 +211,7 @@ class ForwardingProxy:
         return Handler
 
     def close(self) -> None:
-        self.httpd.shutdown()
-        self.httpd.server_close()
+        stop(self.httpd)
 
 
 @pytest.fixture
@@ -271,12 +270,11 @@ def tls_server(tls_ca, monkeypatch):
     tls_ca.issue_cert("127.0.0.1").configure_cert(context)
     httpd.socket = context.wrap_socket(httpd.socket, server_side=True)
     httpd.handle_error = lambda *_: None  # handshakes refused by untrusting clients
-    threading.Thread(target=httpd.serve_forever, daemon=True).start()
+    serve(httpd)
     monkeypatch.setenv("CIVIS_API_ENDPOINT", f"https://127.0.0.1:{httpd.server_address[1]}/")
     monkeypatch.setenv("CIVIS_API_KEY", API_KEY)
     yield server
-    httpd.shutdown()
-    httpd.server_close()
+    stop(httpd)
 
 
 def test_requests_ca_bundle_is_honoured(clean_env, tls_ca, tls_server, tmp_path, monkeypatch):
@@ -332,8 +330,7 @@ def test_read_timeout_is_a_setting(clean_env, api_server, official_spec_path, mo
             client._transport.request("POST", "slow")  # POST: not retried after a timeout
     finally:
         release.set()
-        httpd.shutdown()
-        httpd.server_close()
+        stop(httpd)
     assert client._transport.config.timeout == (30.0, 0.2)
 
 
