@@ -44,6 +44,7 @@ if TYPE_CHECKING:  # what the lazy names below are, for type checkers and editor
     from .api.response import ListResponse, PaginatedResponse, Response, find, find_one
     from .futures import CivisFuture as CivisFuture
     from .loggers import civis_logger
+    from .service_client import ServiceClient
 
 #: Public name -> (module, attribute) it is taken from on first use.
 _LAZY_NAMES = {
@@ -60,6 +61,7 @@ _LAZY_NAMES = {
     "find_one": ("api.response", "find_one"),
     "CivisFuture": ("futures", "CivisFuture"),
     "civis_logger": ("loggers", "civis_logger"),
+    "ServiceClient": ("service_client", "ServiceClient"),
 }
 
 #: Submodules imported on first attribute access (``civis.io``, ``civis.parallel``, ...).
@@ -91,6 +93,7 @@ __all__ = [
     "ListResponse",
     "PaginatedResponse",
     "Response",
+    "ServiceClient",
     "__version__",
     "base",
     "civis_logger",

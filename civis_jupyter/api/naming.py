@@ -175,7 +175,9 @@ def _name_from(verb: str, segments: list[str]) -> str:
     return (f"{verb}_{tail}" if tail else verb).replace("-", "_")
 
 
-def method_names(verb: str, path: str, array_response: bool) -> tuple[str, str | None]:
+def method_names(
+    verb: str, path: str, array_response: bool, *, legacy: bool = False
+) -> tuple[str, str | None]:
     """Name the client method for one operation.
 
     Parameters
@@ -186,6 +188,10 @@ def method_names(verb: str, path: str, array_response: bool) -> tuple[str, str |
         The API path, e.g. ``"/workflows/{id}/executions"``.
     array_response : bool
         Whether the operation's success schema is an array.
+    legacy : bool, optional
+        Name every GET whose path does not end in a parameter ``list_*``,
+        whatever it returns, and keep no alias: the older rule, which
+        clients of Civis services (``ServiceClient``) still follow.
 
     Returns
     -------
@@ -198,6 +204,8 @@ def method_names(verb: str, path: str, array_response: bool) -> tuple[str, str |
     if verb != "get":
         return _name_from(verb, segments), None
     ends_in_param = bool(segments) and _is_param(segments[-1])
+    if legacy:
+        return _name_from("get" if ends_in_param else "list", segments), None
     is_array = array_response or stripped in ARRAY_RESPONSE_PATHS
     if ends_in_param or is_array:
         return _name_from("list" if not ends_in_param else "get", segments), None

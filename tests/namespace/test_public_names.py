@@ -29,7 +29,6 @@ if importlib.util.find_spec("civis_jupyter.ml") is not None:
 
 #: (module, name) -> why ours does not have it.
 NOT_PROVIDED = {
-    ("", "ServiceClient"): "clients of Civis Platform services' own APIs are not implemented",
     ("base", "CivisAsyncResultBase"): "the official futures' base class; ours is CivisFuture",
     ("base", "Endpoint"): "the official resources' base class; ours builds them from the spec",
     ("base", "get_base_url"): "official transport plumbing; ours is civis_jupyter.api.transport",
