@@ -34,9 +34,9 @@ packages CivisML relied on do not install today):
   out-of-sample predictions.
 - ``sparse_logistic``, ``sparse_linear_regressor`` and
   ``sparse_ridge_regressor`` select features with an L1 model chosen by
-  cross-validation (``LogisticRegressionCV``/``LassoCV``, after scaling by
-  the largest absolute value) instead of ``glmnet``; their coefficients
-  refer to the scaled features.
+  cross-validation (``LogisticRegressionCV`` with the saga solver, or
+  ``LassoCV``, after scaling by the largest absolute value) instead of
+  ``glmnet``; their coefficients refer to the scaled features.
 - The multilayer perceptrons are scikit-learn's ``MLPClassifier`` and
   ``MLPRegressor`` (one hidden layer of 256 units, early stopping) instead of
   ``muffnn`` on TensorFlow; they have no dropout (hyperband tunes ``alpha``,
