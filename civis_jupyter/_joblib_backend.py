@@ -147,7 +147,9 @@ def upload_bytes(client: APIClient, data: bytes, name: str, expires_at: str | No
     created = client.files.post(name, expires_at=expires_at) if expires_at else None
     created = created or client.files.post(name)
     fields = dict((created.json_data or {}).get("uploadFields") or {})
-    form = [(key, (None, str(value))) for key, value in fields.items()]
+    form: list[tuple[str, tuple[str | None, Any]]] = [
+        (key, (None, str(value))) for key, value in fields.items()
+    ]
     form.append(("file", (name, data)))
     response = client._transport.session.post(created["upload_url"], files=form, timeout=600)
     if not response.ok:
@@ -324,6 +326,11 @@ class CivisBackend(ParallelBackendBase):
         self.executor_kwargs = executor_kwargs
         self._setup()
 
+    def _api(self) -> APIClient:
+        """The client (``_setup`` sets one)."""
+        assert self.client is not None
+        return self.client
+
     def _setup(self) -> None:
         self.client = self.client or APIClient()
         if self.from_template_id is not None:
@@ -358,7 +365,7 @@ class CivisBackend(ParallelBackendBase):
         self.__dict__.update(state)
         self.client = None
         self.inner_max_num_threads = None
-        self.backend_kwargs = {}
+        self.backend_kwargs: dict[str, Any] = {}
         self._setup()
 
     # -- joblib's interface ---------------------------------------------------------------
@@ -490,7 +497,7 @@ class CivisBackend(ParallelBackendBase):
         while True:
             try:
                 file_id = upload_bytes(
-                    self.client,
+                    self._api(),
                     batch.payload,
                     "civis_joblib_backend_func",
                     expires.isoformat(),
@@ -532,7 +539,8 @@ class CivisBackend(ParallelBackendBase):
     def _read_outcome(self, future: CivisFuture) -> Any:
         """The batch's results or a :class:`_Failure`, from the run's output file."""
         failure = future.exception()
-        listed = self.client.jobs.list_runs_outputs(future.job_id, future.run_id)
+        assert future.run_id is not None  # a container run
+        listed = self._api().jobs.list_runs_outputs(future.job_id, future.run_id)
         outputs = [o for o in listed if o.get("object_type") == "File"]
         if not outputs:
             if failure is not None:
@@ -543,7 +551,7 @@ class CivisBackend(ParallelBackendBase):
                 future.job_id,
                 future.run_id,
             )
-        data = download_bytes(self.client, outputs[-1]["object_id"])
+        data = download_bytes(self._api(), outputs[-1]["object_id"])
         try:
             value = cloudpickle.loads(data)
         except Exception as exc:

@@ -202,7 +202,7 @@ class ContainerExecutor(_ScriptExecutor):
             inc_script_names,
         )
 
-    def submit(
+    def submit(  # type: ignore[override]  # takes a command, as the official client's does
         self, fn: str | Callable[..., str] | None, /, *args: Any, **kwargs: Any
     ) -> CivisFuture:
         """Create and run a container script; return the future of its run.

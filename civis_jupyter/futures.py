@@ -30,6 +30,7 @@ off the polling threads::
 from __future__ import annotations
 
 import collections
+import functools
 import logging
 import math
 import threading
@@ -413,7 +414,7 @@ class _ClientState:
     """What the poller keeps per client: its budget and its sweeper."""
 
     def __init__(self, client: Any):
-        transport = getattr(client, "_transport", None)
+        transport: Any = getattr(client, "_transport", None)
         real = isinstance(transport, Transport) and isinstance(client, APIClient)
         self.budget = _Budget(transport) if real else None
         self.sweeper = _Sweeper(client) if real else None
@@ -562,7 +563,7 @@ class Poller:
                     continue
                 sweeper.busy = True
                 sweeper.next_look = now + sweeper.pace(now)
-                work.append(lambda s=sweeper: self._look(s))
+                work.append(functools.partial(self._look, sweeper))
             for future, due in list(self._due.items()):
                 if due > now:
                     wake = min(wake, due)
@@ -577,7 +578,7 @@ class Poller:
                 del self._due[future]
                 self._in_flight.add(future)
                 alone = len(self._due) + len(self._in_flight) == 1
-                work.append(lambda f=future, a=alone: self._poll(f, a))
+                work.append(functools.partial(self._poll, future, alone))
             if work:
                 return work
             self._cond.wait(max(0.0, wake - now))

@@ -100,6 +100,7 @@ def run_template(
     if return_as == "future":
         return future
     future.result()
+    assert future.run_id is not None  # run_job follows a run
     outputs = client.scripts.list_custom_runs_outputs(job["id"], future.run_id)
     if return_as == "JSONValue":
         values = [o for o in outputs if o["object_type"] == "JSONValue"]
