@@ -21,7 +21,8 @@ import tornado.httpserver
 import tornado.ioloop
 
 from ..api.spec import ApiSpec, load_spec
-from .blobs import Blobs, routes
+from .blobs import Blobs
+from .blobs.handlers import routes
 from .http_types import Obj, User
 from .runner import DEFAULT_MAX_RUNS, UNSANDBOXED_WARNING, Runner, _max_runs
 from .server import Faults, RateLimiter, Router, RunEvents, default_executor, make_app

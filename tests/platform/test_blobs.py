@@ -26,10 +26,9 @@ from civis_jupyter.platform.blobs import (
     BlobConflict,
     BlobError,
     Blobs,
-    _MultipartFormParser,
-    routes,
     url_name,
 )
+from civis_jupyter.platform.blobs.handlers import FormReader, routes
 
 
 @pytest.fixture
@@ -195,7 +194,7 @@ def test_link_shares_contents_and_delete_removes_them(blobs):
 
 def test_check_upload_fields_requires_all_fields(blobs):
     with pytest.raises(BlobAccessError):
-        blobs.check_upload_fields(1, {"key": "files/1"})
+        blobs.signer.check_upload_fields(1, {"key": "files/1"})
 
 
 def test_form_parser_handles_byte_by_byte_input():
@@ -213,7 +212,7 @@ def test_form_parser_handles_byte_by_byte_input():
         seen.update(fields)
         return sink
 
-    parser = _MultipartFormParser(boundary, start)
+    parser = FormReader(boundary, start)
     for i in range(len(body)):
         parser.feed(body[i : i + 1])
     assert parser.done and parser.got_file
@@ -318,7 +317,7 @@ def test_sweep_deletes_only_expired_bytes_and_expiry_survives_a_restart(tmp_path
 
 
 def test_expired_bytes_are_swept_as_urls_are_made(tmp_path, monkeypatch):
-    monkeypatch.setattr("civis_jupyter.platform.blobs.SWEEP_INTERVAL", 0.0)
+    monkeypatch.setattr("civis_jupyter.platform.blobs.storage.SWEEP_INTERVAL", 0.0)
     blobs = Blobs(tmp_path / "b", b"s")
     blobs.write_bytes(1, b"old")
     blobs.write_bytes(2, b"new")
@@ -388,3 +387,78 @@ def test_writes_recreate_directories_removed_under_the_store(blobs):
     assert blobs.write_bytes(1, b"again") == 5
     blobs.set_expiry(1, time.time() + 60)
     assert blobs.path(1).read_bytes() == b"again"
+
+
+# -- downloads served by tornado's StaticFileHandler -----------------------------------------
+
+
+def _stored_link(blobs: Blobs, base_url: str, file_id: int, data: bytes, name: str) -> str:
+    blobs.write_bytes(file_id, data)
+    return blobs.download_url(base_url, file_id, name, time.time() + 600)
+
+
+def test_a_range_request_answers_206_with_exactly_those_bytes(blobs, base_url):
+    data = os.urandom(100_000)
+    link = _stored_link(blobs, base_url, 40, data, "part.bin")
+    got = requests.get(link, headers={"Range": "bytes=1000-1999"}, timeout=30)
+    assert got.status_code == 206
+    assert got.content == data[1000:2000]
+    assert got.headers["Content-Range"] == f"bytes 1000-1999/{len(data)}"
+    tail = requests.get(link, headers={"Range": "bytes=-10"}, timeout=30)
+    assert tail.status_code == 206 and tail.content == data[-10:]
+    assert requests.get(link, timeout=30).headers["Accept-Ranges"] == "bytes"
+
+
+def test_a_range_past_the_end_answers_416(blobs, base_url):
+    link = _stored_link(blobs, base_url, 41, b"0123456789", "small.txt")
+    got = requests.get(link, headers={"Range": "bytes=50-60"}, timeout=30)
+    assert got.status_code == 416
+    assert got.headers["Content-Range"] == "bytes */10"
+
+
+def test_a_known_etag_answers_304_without_a_body(blobs, base_url):
+    link = _stored_link(blobs, base_url, 42, b"a,b\n1,2\n", "table.csv")
+    first = requests.get(link, timeout=30)
+    tag = first.headers["ETag"]
+    assert first.status_code == 200 and first.headers["Content-Type"].startswith("text/csv")
+    again = requests.get(link, headers={"If-None-Match": tag}, timeout=30)
+    assert again.status_code == 304 and again.content == b""
+    other = requests.get(link, headers={"If-None-Match": '"something-else"'}, timeout=30)
+    assert other.status_code == 200 and other.content == b"a,b\n1,2\n"
+
+
+def test_new_contents_get_a_new_etag(blobs, base_url):
+    link = _stored_link(blobs, base_url, 43, b"first", "f.txt")
+    tag = requests.get(link, timeout=30).headers["ETag"]
+    blobs.write_bytes(43, b"second, longer")
+    got = requests.get(link, headers={"If-None-Match": tag}, timeout=30)
+    assert got.status_code == 200 and got.content == b"second, longer"
+    assert got.headers["ETag"] != tag
+
+
+def test_a_download_is_privately_cacheable_while_its_link_lives(blobs, base_url):
+    blobs.write_bytes(44, b"x" * 10)
+    link = blobs.download_url(base_url, 44, "x.gz", time.time() + 120)
+    got = requests.get(link, timeout=30)
+    cache = got.headers["Cache-Control"]
+    assert cache.startswith("private, max-age=")
+    assert 100 <= int(cache.rsplit("=", 1)[1]) <= 120
+    assert got.headers["Content-Type"] == "application/gzip"
+    assert "Last-Modified" in got.headers
+
+
+def test_head_of_a_download_gives_its_size_and_no_body(blobs, base_url):
+    link = _stored_link(blobs, base_url, 45, b"z" * 1234, "z.bin")
+    got = requests.head(link, timeout=30)
+    assert got.status_code == 200 and got.content == b""
+    assert got.headers["Content-Length"] == "1234"
+    assert "attachment" in got.headers["Content-Disposition"]
+
+
+def test_a_refused_download_names_no_file_and_answers_xml(blobs, base_url):
+    link = _stored_link(blobs, base_url, 46, b"secret", "s.txt")
+    got = requests.get(link.replace("signature=", "signature=0"), timeout=30)
+    assert got.status_code == 403
+    assert got.headers["Content-Type"] == "application/xml"
+    assert "Content-Disposition" not in got.headers
+    assert b"secret" not in got.content
