@@ -1173,7 +1173,11 @@ class CivisFuture(_cf.Future):
             else:
                 self.client.queries.delete(self.job_id)
         except CivisAPIError as exc:
-            if exc.status_code == 404:  # the run has ended: the poller will see how
+            if exc.status_code == 404:  # the run had ended: take its outcome now
+                try:
+                    self._apply(self._fetch(0.0))
+                except Exception:  # the poller will read it instead
+                    pass
                 return False
             warnings.warn(
                 f"Unexpected error when cancelling job {self.job_id} / run {self.run_id}: {exc}",
