@@ -12,6 +12,7 @@ bookkeeping, without permission checks.
 
 from __future__ import annotations
 
+import builtins  # `list` below is a method of Objects
 import json
 import sqlite3
 from collections.abc import Collection, Mapping, Sequence
@@ -232,7 +233,7 @@ class Objects:
         """
         return self.page(Query((kind,), archived=archived), user)[1]
 
-    def page(self, query: Query, user: User | None) -> tuple[int, list[Obj]]:
+    def page(self, query: Query, user: User | None) -> tuple[int, builtins.list[Obj]]:
         """One page of the objects a user may read, filtered and ordered in SQL.
 
         Parameters
@@ -262,7 +263,7 @@ class Objects:
             )
             return int(total[0]["n"]), self._to_objs(rows)
 
-    def select_ids(self, query: Query, user: User | None) -> list[int]:
+    def select_ids(self, query: Query, user: User | None) -> builtins.list[int]:
         """The ids of every object a query matches, in its order (no page)."""
         where, params = self._where(query, user)
         order, order_params = ordering_sql(query)
@@ -271,7 +272,7 @@ class Objects:
         )
         return [r["id"] for r in rows]
 
-    def objects_by_id(self, ids: Sequence[int]) -> list[Obj]:
+    def objects_by_id(self, ids: Sequence[int]) -> builtins.list[Obj]:
         """Objects by id, in the order given (absent ones left out; no permission check)."""
         wanted = [i for i in (valid_id(x) for x in ids) if i is not None]
         if not wanted:
@@ -280,7 +281,7 @@ class Objects:
         by_id = {o["id"]: o for o in self._to_objs(rows)}
         return [by_id[i] for i in wanted if i in by_id]
 
-    def _where(self, query: Query, user: User | None) -> tuple[str, list[Any]]:
+    def _where(self, query: Query, user: User | None) -> tuple[str, builtins.list[Any]]:
         kinds = sorted(set(query.kinds))
         if not kinds:
             return "0", []
