@@ -64,7 +64,7 @@ class Run:
     @classmethod
     def from_env(cls) -> Run:
         """The run of this process, from the variables the platform sets."""
-        from ... import APIClient
+        from ...api.client import APIClient
 
         env = dict(os.environ)
         try:
