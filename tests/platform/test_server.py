@@ -380,3 +380,55 @@ def test_state_survives_a_restart_and_live_runs_come_back_failed(tmp_path: Path)
         assert api.get(f"{second.endpoint}projects/{project['id']}").json()["name"] == "kept"
         after = api.get(f"{second.endpoint}scripts/containers/{script['id']}/runs/{run['id']}")
         assert after.json()["state"] == "failed"
+
+
+# -- request bodies validated with jsonschema against the operation's schema ------------------
+
+_CONTAINER = {
+    "name": "validated",
+    "requiredResources": {"cpu": 1, "memory": 1},
+    "dockerImageName": "img",
+    "dockerCommand": "true",
+}
+
+
+def _error(response: requests.Response) -> str:
+    assert response.status_code == 400, response.text
+    body = response.json()
+    assert body["code"] == 400 and body["error"] == "bad_request"
+    return body["errorDescription"]
+
+
+def test_a_nested_property_of_the_wrong_type_is_named_with_its_path(platform, api):
+    body = {**_CONTAINER, "requiredResources": {"cpu": "many", "memory": 1}}
+    r = api.post(platform.endpoint + "scripts/containers", json=body)
+    assert _error(r) == "requiredResources.cpu must be of type integer"
+
+
+def test_a_missing_property_of_an_array_item_is_named_with_its_index(platform, api):
+    body = {**_CONTAINER, "params": [{"name": "A", "type": "string"}, {"name": "B"}]}
+    r = api.post(platform.endpoint + "scripts/containers", json=body)
+    assert _error(r) == "type is required in params[1]"
+
+
+def test_a_value_outside_an_enum_lists_the_allowed_ones(platform, api):
+    body = {"name": "q", "sql": "select 1", "remoteHostId": 1, "credentialId": 1}
+    r = api.post(platform.endpoint + "scripts/sql", json={**body, "userContext": "someone"})
+    assert _error(r) == "userContext must be one of: runner, author"
+
+
+def test_nulls_and_user_owned_keys_pass_validation(platform, api):
+    body = {
+        **_CONTAINER,
+        "dockerImageTag": None,
+        "params": None,
+        "arguments": {"ANY": ["shape", 1, {"nested": True}]},
+    }
+    r = api.post(platform.endpoint + "scripts/containers", json=body)
+    assert r.status_code == 201, r.text
+    assert r.json()["arguments"] == {"ANY": ["shape", 1, {"nested": True}]}
+
+
+def test_a_body_that_is_not_an_object_is_refused(platform, api):
+    r = api.post(platform.endpoint + "scripts/containers", json=[_CONTAINER])
+    assert _error(r) == "body must be of type object"
