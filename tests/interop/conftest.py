@@ -2,8 +2,7 @@
 
 from __future__ import annotations
 
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -11,6 +10,8 @@ import pytest
 civis = pytest.importorskip("civis")
 
 from civis_jupyter.platform import LocalPlatform  # noqa: E402
+
+from ..polling import wait_until  # noqa: E402, F401  (the tests' one polling helper)
 
 
 @pytest.fixture(scope="module")
@@ -33,14 +34,3 @@ def client(platform: LocalPlatform) -> Any:
 def database(client: Any) -> str:
     """The name of the platform's default database."""
     return client.databases.list()[0].name
-
-
-def wait_until(predicate: Callable[[], Any], timeout: float = 60, what: str = "it") -> Any:
-    """Poll a platform state until it holds (runs live in other processes)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.05)
-    raise AssertionError(f"timed out waiting for {what}")

@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import gzip
-import time
 from collections.abc import Iterator
 
 import pytest
 import requests
 
 from civis_jupyter.platform import LocalPlatform
+
+from ..polling import wait_until
 
 TIMEOUT = 60
 
@@ -32,13 +33,11 @@ def url(platform: LocalPlatform, path: str) -> str:
 
 
 def wait_state(http, platform, path: str, states: set[str]) -> dict:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        body = http.get(url(platform, path)).json()
-        if body["state"] in states:
-            return body
-        time.sleep(0.05)
-    raise AssertionError(f"{path} never reached {states}")
+    return wait_until(
+        lambda: (body := http.get(url(platform, path)).json())["state"] in states and body,
+        f"{path} to reach {states}",
+        timeout=TIMEOUT,
+    )
 
 
 def container(http, platform, command: str) -> int:
@@ -197,7 +196,8 @@ def test_table_patch_and_refresh_keep_live_warehouse_facts(http, platform):
         url(platform, "queries"),
         json={"database": db, "sql": "DROP TABLE scratch_t", "previewRows": 1},
     )
-    deadline = time.monotonic() + TIMEOUT
-    while http.get(url(platform, f"tables/{table['id']}")).status_code != 404:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: http.get(url(platform, f"tables/{table['id']}")).status_code == 404,
+        "the dropped table to be gone",
+        timeout=TIMEOUT,
+    )

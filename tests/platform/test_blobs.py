@@ -30,6 +30,8 @@ from civis_jupyter.platform.blobs import (
 )
 from civis_jupyter.platform.blobs.handlers import FormReader, routes
 
+from ..polling import wait_until
+
 
 @pytest.fixture
 def blobs(tmp_path: Path) -> Blobs:
@@ -323,8 +325,7 @@ def test_expired_bytes_are_swept_as_urls_are_made(tmp_path, monkeypatch):
     blobs.write_bytes(2, b"new")
     expires = time.time() + 0.3
     blobs.set_expiry(1, expires)
-    while time.time() <= expires:  # wait for the clock to pass the expiry
-        time.sleep(0.02)
+    wait_until(lambda: time.time() > expires, "the clock to pass the expiry")
     assert blobs.exists(1)  # nothing has looked at file 1 since
     blobs.download_url("http://h/", 2, "n", time.time() + 60)
     assert not blobs.exists(1) and blobs.exists(2)

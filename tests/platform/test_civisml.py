@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import json
 import re
-import time
 import warnings
 from collections.abc import Iterator
 from typing import Any
@@ -29,6 +28,8 @@ from civis_jupyter.platform import LocalPlatform  # noqa: E402
 from civis_jupyter.platform.civisml.data import build_etl, coerce, feature_columns  # noqa: E402
 from civis_jupyter.platform.civisml.errors import CivisMLError  # noqa: E402
 from civis_jupyter.platform.civisml.models import MODELS, build_model, search  # noqa: E402
+
+from ..polling import wait_until  # noqa: E402
 
 FAST = 0.1
 ROWS = 600
@@ -525,9 +526,9 @@ def test_training_runs_live_and_can_be_cancelled(client):
         logs = client.jobs.list_runs_logs(future.job_id, future.run_id)
         return any(entry.message.startswith("Cross-validating") for entry in logs)
 
-    _wait_for(live_line, "the cross-validation to start")
+    wait_until(live_line, "the cross-validation to start")
     assert future.cancel()
-    _wait_for(
+    wait_until(
         lambda: client.jobs.get_runs(future.job_id, future.run_id).state == "cancelled",
         "the run to be cancelled",
     )
@@ -567,14 +568,6 @@ def test_training_reads_a_csv_file(client, customers, tmp_path):
     future = model.train(csv_path=str(path), polling_interval=FAST)
     assert future.metrics["r_squared"] > 0.8
     assert future.metadata["run"]["configuration"]["data"]["file_id"] is not None
-
-
-def _wait_for(predicate: Any, what: str, timeout: float = 60) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"timed out waiting for {what}")
-        time.sleep(FAST)
 
 
 def test_warnings_of_a_run_reach_the_client(client):

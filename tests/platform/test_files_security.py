@@ -12,7 +12,7 @@ import sys
 import threading
 import time
 import urllib.parse
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from datetime import datetime, timezone
 from typing import Any
 
@@ -21,6 +21,8 @@ import requests
 
 from civis_jupyter.platform import LocalPlatform
 from civis_jupyter.platform.behaviours.files import new_file
+
+from ..polling import wait_until
 
 civis = pytest.importorskip("civis")
 
@@ -33,16 +35,6 @@ def iso(ts: float) -> str:
 
 def link_expiry(url: str) -> int:
     return int(urllib.parse.parse_qs(urllib.parse.urlsplit(url).query)["expires"][0])
-
-
-def wait_for(predicate: Callable[[], Any], what: str) -> Any:
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 class User:
@@ -254,7 +246,7 @@ def test_expired_bytes_are_deleted_at_start_without_any_access(tmp_path):
         assert form_upload(short, b"short-lived").status_code == 204
         assert form_upload(kept, b"kept").status_code == 204
         short_path, kept_path = p.blobs.path(short["id"]), p.blobs.path(kept["id"])
-    wait_for(lambda: time.time() > expires + 0.1, "the file to expire")
+    wait_until(lambda: time.time() > expires + 0.1, "the file to expire", timeout=TIMEOUT)
     assert short_path.is_file()  # nothing touched it after it expired
     with LocalPlatform(data_dir=data, execute=False) as p:
         assert not short_path.exists()
@@ -450,7 +442,11 @@ def test_temporary_files_of_a_crashed_upload_are_removed_at_start(tmp_path):
 
         sender = threading.Thread(target=upload)
         sender.start()
-        wait_for(lambda: any(f.stat().st_size > 0 for f in tmp_dir.iterdir()), "a temporary file")
+        wait_until(
+            lambda: any(f.stat().st_size > 0 for f in tmp_dir.iterdir()),
+            "a temporary file",
+            timeout=TIMEOUT,
+        )
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait(TIMEOUT)

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 import warnings
 
 import pytest
@@ -12,6 +11,8 @@ import requests
 from civis_jupyter.cli import build_parser, platform_cmd
 from civis_jupyter.platform import LocalPlatform
 from civis_jupyter.platform.runner import DEFAULT_MAX_RUNS, find_sandbox
+
+from ..polling import wait_until
 
 
 def test_reset_starts_over(tmp_path):
@@ -98,11 +99,12 @@ def test_platform_command_takes_max_runs_and_says_whether_runs_are_sandboxed(tmp
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # the CLI says it once, in its output
         server.start()
-        out = ""
-        deadline = time.monotonic() + 60
-        while "Press Ctrl-C" not in out and time.monotonic() < deadline:
-            out += capsys.readouterr().out
-            time.sleep(0.02)
+        seen: list[str] = []
+        wait_until(
+            lambda: seen.append(capsys.readouterr().out) or "Press Ctrl-C" in "".join(seen),
+            "the platform command to serve",
+        )
+        out = "".join(seen)
         stop.set()
         server.join(60)
     assert status == [0]

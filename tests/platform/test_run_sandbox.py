@@ -21,7 +21,8 @@ import requests
 from civis_jupyter.platform import LocalPlatform
 from civis_jupyter.platform.runner import _PREFIXES, Sandbox, find_sandbox
 
-from .test_runner import live_pids, unique_sleep, wait_for
+from ..polling import wait_until
+from .test_runner import live_pids, unique_sleep
 
 TIMEOUT = 60
 
@@ -58,10 +59,10 @@ class User:
         return self.http.get(self.url(f"scripts/containers/{job}/runs")).json()[0]
 
     def wait(self, job: int, states: set[str]) -> dict:
-        return wait_for(
+        return wait_until(
             lambda: (run := self.run(job))["state"] in states and run,
-            TIMEOUT,
             f"job {job} to reach {states}",
+            timeout=TIMEOUT,
         )
 
     def finish(self, command: str) -> tuple[dict, list[str]]:
@@ -112,7 +113,7 @@ def test_a_run_sees_neither_another_runs_processes_nor_its_key(alice, bob, platf
     other = alice.container(f"echo up; {sleeper}")
     alice.start(other)
     alice_run = alice.wait(other, {"running"})
-    wait_for(lambda: live_pids(sleeper), TIMEOUT, "alice's process")  # it is there
+    wait_until(lambda: live_pids(sleeper), "alice's process", timeout=TIMEOUT)  # it is there
     duration = sleeper.split()[1]
     run, out = bob.finish(f"bash -c {_quote(LOOK_AROUND)} look {duration}")
     assert run["state"] == "succeeded", (run, out)
@@ -183,22 +184,24 @@ def test_max_runs_queues_the_rest_and_starts_them_in_order(tmp_path):
         def states() -> list[str]:
             return [user.run(job)["state"] for job in jobs]
 
-        wait_for(lambda: states()[:2] == ["running"] * 2, TIMEOUT, "the first two to run")
+        wait_until(lambda: states()[:2] == ["running"] * 2, "the first two to run", timeout=TIMEOUT)
         assert states()[2:] == ["queued"] * 3
         cancel = user.http.delete(user.url(f"jobs/{jobs[3]}/runs/{runs[3]['id']}"))
         assert cancel.status_code == 202
         assert states()[3] == "cancelled"
         (gates / "1").touch()
-        wait_for(lambda: states()[1:3] == ["succeeded", "running"], TIMEOUT, "the third to run")
+        wait_until(
+            lambda: states()[1:3] == ["succeeded", "running"], "the third to run", timeout=TIMEOUT
+        )
         assert states() == ["running", "succeeded", "running", "cancelled", "queued"]
         (gates / "0").touch()
-        wait_for(lambda: states()[4] == "running", TIMEOUT, "the fifth to run")
+        wait_until(lambda: states()[4] == "running", "the fifth to run", timeout=TIMEOUT)
         for i in (2, 4):
             (gates / str(i)).touch()
-        wait_for(
+        wait_until(
             lambda: states() == ["succeeded"] * 3 + ["cancelled", "succeeded"],
-            TIMEOUT,
             "all to end",
+            timeout=TIMEOUT,
         )
         # never more than two at once: count overlaps of the runs' lifetimes
         spans = [(r["startedAt"], r["finishedAt"]) for r in map(user.run, jobs) if r["startedAt"]]
@@ -238,10 +241,16 @@ def test_processes_of_runs_cut_off_by_a_crash_are_killed_at_restart(tmp_path, sa
         user = User(_Remote(endpoint), admin_key)
         job = user.container(f"setsid {escaped} & echo started; {sleeper}")
         run = user.start(job)
-        wait_for(lambda: live_pids(sleeper) and live_pids(escaped), TIMEOUT, "the run's processes")
+        wait_until(
+            lambda: live_pids(sleeper) and live_pids(escaped),
+            "the run's processes",
+            timeout=TIMEOUT,
+        )
         user.wait(job, {"running"})
-        wait_for(
-            lambda: "started" in _messages(user, job, run["id"]), TIMEOUT, "the first log line"
+        wait_until(
+            lambda: "started" in _messages(user, job, run["id"]),
+            "the first log line",
+            timeout=TIMEOUT,
         )
     finally:
         server.send_signal(signal.SIGKILL)
@@ -254,8 +263,8 @@ def test_processes_of_runs_cut_off_by_a_crash_are_killed_at_restart(tmp_path, sa
         assert final["id"] == run["id"]
         assert final["state"] == "failed" and final["error"] == "platform restarted"
         assert _messages(user, job, run["id"]) == ["started"]  # acknowledged: kept
-        wait_for(lambda: not live_pids(sleeper), TIMEOUT, "the run's process to die")
-        wait_for(lambda: not live_pids(escaped), TIMEOUT, "the escaped process to die")
+        wait_until(lambda: not live_pids(sleeper), "the run's process to die", timeout=TIMEOUT)
+        wait_until(lambda: not live_pids(escaped), "the escaped process to die", timeout=TIMEOUT)
 
 
 class _Remote:
@@ -285,7 +294,7 @@ def test_unique_sleep_commands_are_found_and_differ():
     assert first != second
     proc = subprocess.Popen(first.split())
     try:
-        wait_for(lambda: live_pids(first) == [proc.pid], TIMEOUT, "the sleep")
+        wait_until(lambda: live_pids(first) == [proc.pid], "the sleep", timeout=TIMEOUT)
         assert live_pids(second) == []
     finally:
         proc.kill()

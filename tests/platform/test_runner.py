@@ -5,7 +5,6 @@ from __future__ import annotations
 import os
 import secrets
 import threading
-import time
 from pathlib import Path
 from types import SimpleNamespace
 
@@ -20,6 +19,8 @@ from civis_jupyter.platform.runner import (
     command_executor,
     find_sandbox,
 )
+
+from ..polling import wait_until
 
 TIMEOUT = 30
 
@@ -55,17 +56,6 @@ def runner(platform):
     r = Runner(platform)
     yield r
     r.shutdown()
-
-
-def wait_for(predicate, timeout: float = TIMEOUT, what: str = "condition"):
-    """Poll a state until it holds (the runs live in other threads/processes)."""
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        value = predicate()
-        if value:
-            return value
-        time.sleep(0.02)
-    raise AssertionError(f"timed out waiting for {what}")
 
 
 def messages(runner: Runner, run_id: int) -> list[str]:
@@ -205,7 +195,7 @@ def test_command_streams_logs_while_running(runner, tmp_path):
         f"while [ ! -f {gate} ]; do sleep 0.02; done; echo last line"
     )
     run = runner.start(10, "containers", command_executor(cmd))
-    wait_for(
+    wait_until(
         lambda: {"first line", "to stderr"} <= set(messages(runner, run["id"])),
         what="the first lines while the process runs",
     )
@@ -253,12 +243,12 @@ def test_cancel_kills_the_whole_process_group(runner):
     sleeper = unique_sleep()
     cmd = f"{sleeper} & echo started; wait"
     run = runner.start(14, "containers", command_executor(cmd))
-    wait_for(lambda: "started" in messages(runner, run["id"]), what="start")
+    wait_until(lambda: "started" in messages(runner, run["id"]), what="start")
     assert live_pids(sleeper)
     cancelled = runner.cancel(run["id"], wait=TIMEOUT)
     # reported cancelled only once the process is reaped: nothing is left
     assert cancelled["state"] == "cancelled" and not runner.is_live(run["id"])
-    wait_for(lambda: not live_pids(sleeper), what="the child process to die")
+    wait_until(lambda: not live_pids(sleeper), what="the child process to die")
 
 
 def test_no_exec_platform_fails_command_runs_with_clear_error(platform, tmp_path):
@@ -291,7 +281,7 @@ def test_runs_survive_restart_and_interrupted_runs_come_back_failed(platform):
     done = first.wait(first.start(20, "sql", lambda ctx: None)["id"])
     release = threading.Event()
     live = first.start(21, "sql", lambda ctx: release.wait(TIMEOUT))
-    wait_for(lambda: first.get(live["id"])["state"] == "running", what="running")
+    wait_until(lambda: first.get(live["id"])["state"] == "running", what="running")
     # a second process opens the same data directory while the first is "gone"
     second = Runner(platform)
     assert second.recover() == 1
@@ -308,7 +298,7 @@ def test_runs_survive_restart_and_interrupted_runs_come_back_failed(platform):
 def test_shutdown_kills_live_command_runs(platform, tmp_path):
     runner = Runner(platform)
     run = runner.start(30, "containers", command_executor("echo up; sleep 300"))
-    wait_for(lambda: "up" in messages(runner, run["id"]), what="start")
+    wait_until(lambda: "up" in messages(runner, run["id"]), what="start")
     runner.shutdown()
     reopened = Runner(platform)
     try:
@@ -343,7 +333,7 @@ def test_listeners_hear_every_state_change_and_cannot_break_runs(runner):
 def test_clear_kills_live_runs_and_forgets_everything(runner):
     done = runner.wait(runner.start(60, "sql", lambda ctx: ctx.log("x"))["id"], TIMEOUT)
     live = runner.start(61, "containers", command_executor("echo up; sleep 300"))
-    wait_for(lambda: "up" in messages(runner, live["id"]), what="start")
+    wait_until(lambda: "up" in messages(runner, live["id"]), what="start")
     runner.clear()
     assert runner.get(done["id"]) is None and runner.get(live["id"]) is None
     assert runner.logs(done["id"]) == ([], None)
@@ -357,17 +347,17 @@ def test_run_ends_with_its_main_process_and_leftovers_are_killed(runner):
     run = runner.wait(runner.start(70, "containers", command_executor(cmd))["id"], TIMEOUT)
     assert run["state"] == "succeeded"
     assert messages(runner, run["id"]) == ["main done"]
-    wait_for(lambda: not live_pids(sleeper), what="the leftover process to be killed")
+    wait_until(lambda: not live_pids(sleeper), what="the leftover process to be killed")
 
 
 def test_cancel_timeout_lets_a_script_clean_up_after_sigterm(runner, tmp_path):
     marker = tmp_path / "cleaned"
     cmd = f"trap 'touch {marker}; exit 0' TERM; echo ready; while true; do sleep 0.05; done"
     run = runner.start(80, "containers", command_executor(cmd, cancel_timeout=10))
-    wait_for(lambda: "ready" in messages(runner, run["id"]), what="start")
+    wait_until(lambda: "ready" in messages(runner, run["id"]), what="start")
     runner.cancel(run["id"])
     assert runner.wait(run["id"], TIMEOUT)["state"] == "cancelled"
-    wait_for(marker.exists, what="the TERM handler to run")
+    wait_until(marker.exists, what="the TERM handler to run")
 
 
 def test_many_command_runs_share_a_bounded_number_of_threads(platform):
@@ -387,7 +377,7 @@ def test_many_command_runs_share_a_bounded_number_of_threads(platform):
             peak = max(peak, threading.active_count())
             return all(messages(runner, run["id"]) == ["up"] for run in runs)
 
-        wait_for(all_up, what="every run to start")
+        wait_until(all_up, what="every run to start")
         assert all(runner.get(run["id"])["state"] == "running" for run in runs)
         # one pump thread plus the bounded worker pool, however many runs
         assert peak - before <= WORKER_THREADS + 1, (before, peak)
@@ -411,7 +401,7 @@ def test_max_runs_keeps_the_rest_queued_in_order(platform, tmp_path):
         later = [
             runner.start(201 + i, "sql", lambda ctx: order.append(ctx.run_id)) for i in range(3)
         ]
-        wait_for(lambda: runner.get(first["id"])["state"] == "running", what="the first run")
+        wait_until(lambda: runner.get(first["id"])["state"] == "running", what="the first run")
         assert [runner.get(r["id"])["state"] for r in later] == ["queued"] * 3
         assert runner.cancel(later[1]["id"])["state"] == "cancelled"
         gate.touch()
@@ -438,7 +428,7 @@ def test_commands_are_reaped_by_polling_where_pidfds_are_missing(platform, monke
         assert done["state"] == "succeeded" and messages(runner, done["id"]) == ["hi"]
         sleeper = unique_sleep()
         run = runner.start(301, "containers", command_executor(f"echo up; {sleeper}"))
-        wait_for(lambda: "up" in messages(runner, run["id"]), what="start")
+        wait_until(lambda: "up" in messages(runner, run["id"]), what="start")
         assert runner.cancel(run["id"], wait=TIMEOUT)["state"] == "cancelled"
         assert not live_pids(sleeper)
     finally:

@@ -15,7 +15,6 @@ import gzip
 import io
 import re
 import sys
-import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -25,13 +24,15 @@ import pytest
 import requests
 
 import civis_jupyter
+from civis_jupyter.api.states import FINAL_STATES
 from civis_jupyter.platform import LocalPlatform
 from civis_jupyter.platform.seed import DEMO_CUSTOMERS
+
+from ..polling import wait_until
 
 civis = pytest.importorskip("civis")
 
 TIMEOUT = 60
-_FINAL = {"succeeded", "failed", "cancelled"}
 _TIMESTAMPTZ_TEXT = re.compile(r"^\d{4}-\d\d-\d\d \d\d:\d\d:\d\d(\.\d+)?[+-]\d\d(:\d\d)?$")
 
 
@@ -49,13 +50,11 @@ class User:
 
     def wait(self, path: str) -> dict[str, Any]:
         """Poll an object or run until its state is final."""
-        deadline = time.monotonic() + TIMEOUT
-        while time.monotonic() < deadline:
-            body = self.call("get", path).json()
-            if body["state"] in _FINAL:
-                return body
-            time.sleep(0.05)
-        raise AssertionError(f"{path} never finished")
+        return wait_until(
+            lambda: (body := self.call("get", path).json())["state"] in FINAL_STATES and body,
+            f"{path} to finish",
+            timeout=TIMEOUT,
+        )
 
 
 @pytest.fixture(scope="module")

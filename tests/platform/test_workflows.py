@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import datetime as dt
-import time
 from collections.abc import Iterator
 
 import pytest
 
 import civis_jupyter as civis
 from civis_jupyter.platform import LocalPlatform
+
+from ..polling import wait_until
 
 pytest.importorskip("yaml")
 
@@ -52,13 +53,14 @@ def execute(client, text: str, **kwargs):
 
 
 def wait_done(client, workflow, execution):
-    deadline = time.monotonic() + TIMEOUT
-    while time.monotonic() < deadline:
-        current = client.workflows.get_executions(workflow.id, execution.id)
-        if current.state != "running":
-            return current
-        time.sleep(0.05)
-    raise AssertionError(f"execution {execution.id} still running")
+    return wait_until(
+        lambda: (
+            (now := client.workflows.get_executions(workflow.id, execution.id)).state != "running"
+            and now
+        ),
+        f"execution {execution.id} to end",
+        timeout=TIMEOUT,
+    )
 
 
 def tasks_of(execution) -> dict:
@@ -178,20 +180,22 @@ def test_cancel_stops_the_running_task_and_starts_nothing_more(client, tmp_path)
         }
     )
     workflow, started = execute(client, text)
-    deadline = time.monotonic() + TIMEOUT
-    while not tasks_of(client.workflows.get_executions(workflow.id, started.id))["wait"].runs:
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: tasks_of(client.workflows.get_executions(workflow.id, started.id))["wait"].runs,
+        "the waiting task's run",
+        timeout=TIMEOUT,
+    )
     cancelled = client.workflows.post_executions_cancel(workflow.id, started.id)
     assert cancelled.state == "cancelled"
     done = wait_done(client, workflow, started)
     tasks = tasks_of(done)
     assert tasks["x"].mistral_state == "IDLE" and not tasks["x"].runs
     run = tasks["wait"].runs[0]
-    deadline = time.monotonic() + TIMEOUT
-    while client.jobs.get_runs(run.job_id, run.id).state != "cancelled":
-        assert time.monotonic() < deadline
-        time.sleep(0.05)
+    wait_until(
+        lambda: client.jobs.get_runs(run.job_id, run.id).state == "cancelled",
+        "the task's run to be cancelled",
+        timeout=TIMEOUT,
+    )
     assert [e.id for e in client.workflows.list_executions(workflow.id)] == [started.id]
 
 
