@@ -30,6 +30,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from ..blobs import MAX_LINK_SECONDS, BlobConflict, BlobError
+from ..clock import iso_time
 from ..contract import ApiError, Reply, Request, Services, handles
 from ..runner import RunContext
 from ..warehouse import DELIMITERS, WarehouseError
@@ -87,15 +88,10 @@ def parse_time(value: Any, name: str) -> float:
         parsed = parsed.replace(tzinfo=timezone.utc)
     try:
         ts = parsed.timestamp()
-        _iso(ts)  # representable both ways
+        iso_time(ts)  # representable both ways
     except (OverflowError, ValueError, OSError):
         raise ApiError(400, f"{name} is out of range: {value!r}") from None
     return ts
-
-
-def _iso(ts: float) -> str:
-    dt = datetime.fromtimestamp(ts, timezone.utc)
-    return dt.strftime("%Y-%m-%dT%H:%M:%S.") + f"{dt.microsecond // 1000:03d}Z"
 
 
 def _body(req: Request) -> dict[str, Any]:
@@ -111,8 +107,8 @@ def _expiry(req: Request) -> str | None:
     if "expiresAt" in body and body["expiresAt"] is None:
         return None  # kept indefinitely
     if body.get("expiresAt") is None:
-        return _iso(time.time() + DEFAULT_EXPIRY.total_seconds())
-    return _iso(parse_time(body["expiresAt"], "expiresAt"))
+        return iso_time(time.time() + DEFAULT_EXPIRY.total_seconds())
+    return iso_time(parse_time(body["expiresAt"], "expiresAt"))
 
 
 def _check_name(name: Any) -> str:
@@ -290,7 +286,7 @@ def _changes(req: Request, replace: bool) -> dict[str, Any]:
         fields["name"] = _check_name(body["name"])
     if "expiresAt" in body:
         value = body["expiresAt"]
-        fields["expiresAt"] = None if value is None else _iso(parse_time(value, "expiresAt"))
+        fields["expiresAt"] = None if value is None else iso_time(parse_time(value, "expiresAt"))
     if "description" in body:
         fields["description"] = _check_description(body["description"])
     return fields

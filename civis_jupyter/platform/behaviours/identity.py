@@ -16,6 +16,7 @@ import datetime as dt
 from collections.abc import Mapping
 from typing import Any
 
+from ..clock import iso_time
 from ..contract import ApiError, Reply, Request, handles
 from ..store import PRIVILEGED_USER_FIELDS, Query
 from ._common import page_reply, page_request, shape
@@ -232,7 +233,7 @@ def create_key(req: Request) -> Reply:
         raise ApiError(400, f"expires_in must be at most {MAX_KEY_SECONDS} seconds", "bad_request")
     expires = dt.datetime.now(dt.timezone.utc) + dt.timedelta(seconds=seconds)
     token, record = req.store.identity.create_key(
-        user["id"], body.get("name") or "api key", expires.strftime("%Y-%m-%dT%H:%M:%S.000Z")
+        user["id"], body.get("name") or "api key", iso_time(expires)
     )
     return Reply(body=shape(req, {**_key_view(record), "token": token}))
 

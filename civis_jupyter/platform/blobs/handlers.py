@@ -19,7 +19,7 @@ import os
 import time
 import urllib.parse
 from collections.abc import Callable
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import IO, Any
 from xml.sax.saxutils import escape
 
@@ -27,6 +27,7 @@ import tornado.web
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
 
+from ..clock import iso_time
 from . import Blobs
 from .signing import BLOB_PREFIX, BlobAccessError
 from .storage import BlobError, PendingWrite
@@ -45,10 +46,6 @@ def _xml_error(code: str, message: str) -> str:
         f"<Error><Code>{escape(code)}</Code><Message>{escape(message)}</Message>"
         "</Error>"
     )
-
-
-def _iso(ts: float) -> str:
-    return datetime.fromtimestamp(ts, timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
 class _S3Errors(tornado.web.RequestHandler):
@@ -355,7 +352,7 @@ class DownloadHandler(tornado.web.StaticFileHandler, _S3Errors):
             self.send_denied(exc)
             return False
         if self.blobs.expire_if_due(file_id):
-            when = _iso(self.blobs.expires_at(file_id) or 0)
+            when = iso_time(self.blobs.expires_at(file_id) or 0)
             message = f"The file expired at {when}; its contents were deleted"
             self.send_s3_error(404, "NoSuchKey", message)
             return False
