@@ -20,7 +20,7 @@ from typing import Any
 import ipywidgets as widgets
 import traitlets
 
-from ...api.states import FINAL_STATES
+from ...api.states import FINAL_STATES, SUCCESS_STATES
 from ..runs import job_names, parse_time
 from .base import StaticFallback, badge, escape, fmt_seconds, plural
 from .display import FollowedDisplay
@@ -182,7 +182,7 @@ class RunWidget(StaticFallback, widgets.VBox):
     def _finish(self, state: str) -> None:
         self._cancel.layout.display = "none"
         self._cancel.disabled = True
-        if self._outputs is not None or state not in ("succeeded", "success"):
+        if self._outputs is not None or state not in SUCCESS_STATES:
             return
         self._outputs = self._read_outputs()
         self.outputs_text = "\n".join(
