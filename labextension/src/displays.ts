@@ -27,7 +27,7 @@ export function civisDisplayId(metadata: unknown): string | null {
 /** Replace the outputs of a notebook that carry a display id; returns how many changed. */
 export function applyDisplayUpdate(
   panel: NotebookPanel,
-  content: { data: any; metadata: any }
+  content: { data: unknown; metadata: unknown }
 ): number {
   const id = civisDisplayId(content.metadata);
   const model = panel.content.model;
@@ -64,7 +64,7 @@ export function applyDisplayUpdate(
 export function followDisplayUpdates(panel: NotebookPanel): void {
   panel.sessionContext.iopubMessage.connect((_, msg: KernelMessage.IMessage) => {
     if (msg.header.msg_type === 'update_display_data') {
-      applyDisplayUpdate(panel, msg.content as { data: any; metadata: any });
+      applyDisplayUpdate(panel, msg.content as { data: unknown; metadata: unknown });
     }
   });
 }

@@ -91,15 +91,19 @@ export class RunsPanel extends Widget {
       return;
     }
     this._message.textContent = '';
-    const msg = KernelMessage.createMessage({
-      msgType: CANCEL_REQUEST as any,
+    // A message type of our own: createMessage's typings know only Jupyter's.
+    const createControlMessage = KernelMessage.createMessage as unknown as (
+      options: Record<string, unknown>
+    ) => KernelMessage.IControlMessage;
+    const msg = createControlMessage({
+      msgType: CANCEL_REQUEST,
       channel: 'control',
       session: kernel.clientId,
       username: kernel.username,
       content: { job_id: run.job_id, run_id: run.run_id }
-    } as any) as unknown as KernelMessage.IControlMessage;
+    });
     try {
-      const reply = await kernel.sendControlMessage(msg as any, true, true).done;
+      const reply = await kernel.sendControlMessage(msg, true, true).done;
       const content = (reply?.content ?? {}) as { ok?: boolean; error?: string };
       if (!content.ok) {
         this._message.textContent = content.error
