@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import threading
 import uuid
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["METADATA_KEY", "FollowedDisplay", "followed_displays"]
+__all__ = ["METADATA_KEY", "FollowedCard", "FollowedDisplay", "followed_displays"]
 
 METADATA_KEY = "civis_jupyter"
 
@@ -62,6 +62,44 @@ class FollowedDisplay:
         update_display(
             self._bundle(), raw=True, display_id=self.display_id, metadata=self.metadata()
         )
+
+
+_Card = TypeVar("_Card", bound="FollowedCard")
+
+
+class FollowedCard:
+    """Mixin of the live cards: ``show()`` them, and their saved output follows the run.
+
+    Subclasses set ``future`` and implement ``refresh()`` (bring the card up to
+    date with the future now); the widget they mix into gives
+    ``_repr_mimebundle_``.
+    """
+
+    future: Any
+    _shown: FollowedDisplay | None = None
+
+    def refresh(self) -> None:  # pragma: no cover - abstract
+        """Bring the card up to date with the future now."""
+        raise NotImplementedError
+
+    def show(self: _Card) -> _Card:
+        """Display the card; its saved output follows the run to its end.
+
+        Returns
+        -------
+        FollowedCard
+            The card itself.
+        """
+        self._shown = FollowedDisplay(self._repr_mimebundle_)  # type: ignore[attr-defined]
+        self._shown.show()
+        # result() waits for done-callbacks: once it returns, the saved card is final.
+        self.future.add_done_callback(lambda _f: self._ended())
+        return self
+
+    def _ended(self) -> None:
+        self.refresh()
+        if self._shown is not None:
+            self._shown.update()
 
 
 class _Registry:

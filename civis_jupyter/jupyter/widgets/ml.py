@@ -26,7 +26,7 @@ import ipywidgets as widgets
 import traitlets
 
 from .base import StaticFallback, escape, in_kernel_context
-from .display import FollowedDisplay
+from .display import FollowedCard
 from .run import RunWidget
 
 __all__ = ["ModelCard", "ModelWidget", "model_card", "show_model_future"]
@@ -398,7 +398,7 @@ def _title(future: Any) -> str:
     return f"CivisML {kind}"
 
 
-class ModelWidget(StaticFallback, widgets.VBox):
+class ModelWidget(StaticFallback, FollowedCard, widgets.VBox):
     """Live view of a CivisML run, ending with its metrics card.
 
     Parameters
@@ -430,7 +430,6 @@ class ModelWidget(StaticFallback, widgets.VBox):
         self._card = widgets.HTML()
         self._lock = threading.RLock()
         self._ended_card = False
-        self._shown: FollowedDisplay | None = None
         self._unsubscribe: Any = lambda: None
         super().__init__(children=[self.run, self._card], **kwargs)
         self.add_class("civis-model")
@@ -438,27 +437,6 @@ class ModelWidget(StaticFallback, widgets.VBox):
         self._unsubscribe = future.subscribe(self._in_kernel(self._on_update))
         if future.done():
             self._on_update(future, None)
-
-    # -- showing ---------------------------------------------------------------
-    def show(self) -> ModelWidget:
-        """Display the card; its saved output follows the run to its metrics.
-
-        Returns
-        -------
-        ModelWidget
-            The card itself.
-        """
-        self._shown = FollowedDisplay(self._repr_mimebundle_)
-        self._shown.show()
-        # result() waits for done-callbacks: once it returns, the saved card has the metrics.
-        self.future.add_done_callback(lambda _f: self._ended())
-        return self
-
-    def _ended(self) -> None:
-        self.run.refresh()
-        self._on_update(self.future, None)
-        if self._shown is not None:
-            self._shown.update()
 
     # -- updates -----------------------------------------------------------------
     def _on_update(self, future: Any, response: Any) -> None:

@@ -23,7 +23,7 @@ import traitlets
 from ...api.states import FINAL_STATES, SUCCESS_STATES
 from ..runs import job_names, parse_time
 from .base import StaticFallback, badge, escape, fmt_seconds, plural
-from .display import FollowedDisplay
+from .display import FollowedCard
 
 __all__ = ["RunWidget", "show_future"]
 
@@ -33,7 +33,7 @@ _INTERNAL_OUTPUT_POLLERS = frozenset({"get_sql_runs"})
 _PRE = "margin:0;font-size:85%;white-space:pre-wrap;overflow-wrap:break-word;word-break:normal"
 
 
-class RunWidget(StaticFallback, widgets.VBox):
+class RunWidget(StaticFallback, FollowedCard, widgets.VBox):
     """Live view of one Civis run.
 
     Parameters
@@ -72,7 +72,6 @@ class RunWidget(StaticFallback, widgets.VBox):
         self._show_logs = show_logs
         self._outputs: list[dict[str, Any]] | None = None
         self._lock = threading.RLock()
-        self._shown: FollowedDisplay | None = None
         self._header = widgets.HTML()
         self._open = widgets.Button(
             description="Open in job browser",
@@ -115,26 +114,6 @@ class RunWidget(StaticFallback, widgets.VBox):
         last = getattr(future, "last_response", None)
         if last is not None or future.done():
             self._on_update(future, last)
-
-    # -- showing ---------------------------------------------------------------
-    def show(self) -> RunWidget:
-        """Display the card; its saved output follows the run to its end.
-
-        Returns
-        -------
-        RunWidget
-            The card itself.
-        """
-        self._shown = FollowedDisplay(self._repr_mimebundle_)
-        self._shown.show()
-        # result() waits for done-callbacks: once it returns, the update is sent.
-        self.future.add_done_callback(lambda _f: self._ended())
-        return self
-
-    def _ended(self) -> None:
-        self.refresh()
-        if self._shown is not None:
-            self._shown.update()
 
     # -- updates -------------------------------------------------------------
     def _on_update(self, future: Any, response: Any) -> None:
