@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from collections.abc import Iterator
 from typing import Any
 
 from ._pipeline import SENTINEL, _client_or_default
@@ -69,33 +70,35 @@ def _email_options(share_email_body: Any, send_shared_email: Any) -> dict[str, A
     return options
 
 
+def _shared_outputs(job_id: int, client: Any) -> Iterator[tuple[str, dict[str, Any]]]:
+    """(resource, output) of every output of the model's runs that is shared with it."""
+    for run in client.scripts.list_containers_runs(job_id, iterator=True):
+        for output in client.scripts.list_containers_runs_outputs(job_id, run["id"]):
+            resource = _SHARED_OUTPUTS.get(output["object_type"])
+            if resource is not None:
+                yield resource, output
+
+
 def _share(job_id: int, ids: Any, level: str, entity: str, client: Any, **options: Any) -> Any:
     """Share a model's script and every file, project and JSON value its runs made."""
     client = _client_or_default(client)
     result = getattr(client.scripts, f"put_containers_shares_{entity}")(
         job_id, ids, level, **options
     )
-    for run in client.scripts.list_containers_runs(job_id, iterator=True):
-        for output in client.scripts.list_containers_runs_outputs(job_id, run["id"]):
-            resource = _SHARED_OUTPUTS.get(output["object_type"])
-            if resource is None:
-                continue
-            # Using a model means adding to its project: "read" on the script is "write" there.
-            output_level = "write" if resource == "projects" and level == "read" else level
-            share = getattr(getattr(client, resource), f"put_shares_{entity}")
-            share(output["object_id"], ids, output_level, send_shared_email=False)
+    for resource, output in _shared_outputs(job_id, client):
+        # Using a model means adding to its project: "read" on the script is "write" there.
+        output_level = "write" if resource == "projects" and level == "read" else level
+        share = getattr(getattr(client, resource), f"put_shares_{entity}")
+        share(output["object_id"], ids, output_level, send_shared_email=False)
     return result
 
 
 def _unshare(job_id: int, entity_id: int, entity: str, client: Any) -> Any:
     client = _client_or_default(client)
     result = getattr(client.scripts, f"delete_containers_shares_{entity}")(job_id, entity_id)
-    for run in client.scripts.list_containers_runs(job_id, iterator=True):
-        for output in client.scripts.list_containers_runs_outputs(job_id, run["id"]):
-            resource = _SHARED_OUTPUTS.get(output["object_type"])
-            if resource is not None:
-                unshare = getattr(getattr(client, resource), f"delete_shares_{entity}")
-                unshare(output["object_id"], entity_id)
+    for resource, output in _shared_outputs(job_id, client):
+        unshare = getattr(getattr(client, resource), f"delete_shares_{entity}")
+        unshare(output["object_id"], entity_id)
     return result
 
 
