@@ -1,7 +1,6 @@
-"""Demo seed data: deterministic, realistic, fast."""
+"""Demo seed data: deterministic and realistic."""
 
 from __future__ import annotations
-
 
 import pytest
 
