@@ -23,6 +23,7 @@ __all__ = [
     "RunsSource",
     "first_sql_line",
     "job_names",
+    "parse_moment",
     "parse_time",
     "run_summary",
 ]
@@ -32,6 +33,27 @@ SQL_JOB_TYPES = frozenset({"JobTypes::Query", "JobTypes::SqlRunner"})
 #: Names the client gives the jobs it makes on its own: the SQL says more.
 _GENERIC_NAME = re.compile(r"^(|%%?civis_sql.*|civis_jupyter export|Query #\d+)$", re.DOTALL)
 NAME_CHARS = 120
+
+
+def parse_moment(value: Any) -> dt.datetime | None:
+    """An ISO 8601 time as an aware datetime (UTC if it names no zone).
+
+    Parameters
+    ----------
+    value : str or None
+
+    Returns
+    -------
+    datetime or None
+        ``None`` if absent or unreadable.
+    """
+    if not value:
+        return None
+    try:
+        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
+    except ValueError:
+        return None
+    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
 
 
 def parse_time(value: Any) -> float | None:
@@ -45,15 +67,8 @@ def parse_time(value: Any) -> float | None:
     -------
     float or None
     """
-    if not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=dt.timezone.utc)
-    return moment.timestamp()
+    moment = parse_moment(value)
+    return None if moment is None else moment.timestamp()
 
 
 def first_sql_line(sql: Any) -> str:

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import html
 import threading
 import time
 from collections.abc import Callable
 from typing import Any
+
+from ..runs import parse_moment
 
 __all__ = [
     "StaticFallback",
@@ -90,16 +91,6 @@ def fmt_seconds(seconds: float | None) -> str:
     return f"{secs}s"
 
 
-def _moment(value: Any) -> dt.datetime | None:
-    if not value:
-        return None
-    try:
-        moment = dt.datetime.fromisoformat(str(value).replace("Z", "+00:00"))
-    except ValueError:
-        return None
-    return moment if moment.tzinfo else moment.replace(tzinfo=dt.timezone.utc)
-
-
 def local_time(value: Any) -> str:
     """An ISO 8601 time in the local time zone, like ``2024-05-01 14:03``.
 
@@ -112,7 +103,7 @@ def local_time(value: Any) -> str:
     str
         ``""`` if absent; the text itself if it is not a time.
     """
-    moment = _moment(value)
+    moment = parse_moment(value)
     if moment is None:
         return "" if not value else str(value)
     return moment.astimezone().strftime("%Y-%m-%d %H:%M")
@@ -131,7 +122,7 @@ def relative_time(value: Any, now: float | None = None) -> str:
     -------
     str
     """
-    moment = _moment(value)
+    moment = parse_moment(value)
     if moment is None:
         return "" if not value else str(value)
     ago = (time.time() if now is None else now) - moment.timestamp()
