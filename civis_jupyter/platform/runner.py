@@ -65,11 +65,11 @@ from collections.abc import Callable, Mapping
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
 
 from ..api.states import ACTIVE_STATES, DONE_STATES
 from .clock import iso_now
-from .sqlite import Database
+from .sqlite import Database, inserted_id
 
 __all__ = [
     "ACTIVE_STATES",
@@ -81,6 +81,7 @@ __all__ = [
     "InvalidTransition",
     "RunCancelled",
     "RunContext",
+    "RunHost",
     "Runner",
     "Sandbox",
     "command_executor",
@@ -175,7 +176,7 @@ class RunContext:
             kill()
 
     @property
-    def platform(self) -> Any:
+    def platform(self) -> RunHost:
         """The platform the run belongs to."""
         return self.runner.platform
 
@@ -303,12 +304,25 @@ def _output_row(row: sqlite3.Row) -> dict[str, Any]:
     }
 
 
+class RunHost(Protocol):
+    """What a :class:`Runner` needs of its platform: a data directory.
+
+    The runner also reads these optional attributes when present (see
+    :class:`Runner`): ``execute``, ``endpoint``, ``max_runs``, ``sandbox``,
+    ``store`` and the ``mint_run_key``/``revoke_run_key`` hooks.
+    """
+
+    @property
+    def data_dir(self) -> str | os.PathLike[str]:
+        """Where the runner keeps its database and the runs' directories."""
+
+
 class Runner:
     """Starts, queues, tracks, cancels and records runs of every kind of job.
 
     Parameters
     ----------
-    platform : object
+    platform : RunHost
         The platform. Used attributes: ``data_dir`` (a Path), ``execute``
         (bool, default True), ``endpoint`` (str), ``max_runs`` (int or None,
         default :data:`DEFAULT_MAX_RUNS`; ``None`` or 0 for no cap),
@@ -326,7 +340,7 @@ class Runner:
         How commands are isolated; ``None`` when they are not.
     """
 
-    def __init__(self, platform: Any):
+    def __init__(self, platform: RunHost):
         self.platform = platform
         self.data_dir = Path(platform.data_dir)
         self.max_runs = _max_runs(getattr(platform, "max_runs", DEFAULT_MAX_RUNS))
@@ -416,7 +430,7 @@ class Runner:
                         marker,
                     ),
                 )
-                run_id = int(cur.lastrowid)
+                run_id = inserted_id(cur)
             ctx = RunContext(
                 runner=self,
                 run_id=run_id,
@@ -693,7 +707,7 @@ class Runner:
                     "INSERT INTO logs (run_id, created_at, message, level) VALUES (?, ?, ?, ?)",
                     (int(run_id), now, str(message), level),
                 )
-                ids.append(int(cur.lastrowid))
+                ids.append(inserted_id(cur))
         return ids
 
     def logs(
@@ -994,7 +1008,7 @@ def _probe() -> Sandbox | None:
     return None
 
 
-def _choose_sandbox(platform: Any) -> Sandbox | None:
+def _choose_sandbox(platform: RunHost) -> Sandbox | None:
     wanted = getattr(platform, "sandbox", None)
     if wanted is False or not getattr(platform, "execute", True):
         return None
@@ -1077,7 +1091,7 @@ class _Proc:
         rest = parts.pop()
         if final and rest:
             parts.append(rest)
-            rest = b""
+            rest = bytearray()
         while len(rest) > MAX_LINE:
             parts.append(rest[:MAX_LINE])
             rest = rest[MAX_LINE:]
@@ -1307,7 +1321,7 @@ def _write_shim(bin_dir: Path) -> None:
     shim.chmod(0o755)
 
 
-def _mint_key(platform: Any, user_id: int | None, run_id: int) -> str | None:
+def _mint_key(platform: RunHost, user_id: int | None, run_id: int) -> str | None:
     """A fresh API key of the run's user (not the platform's admin), for the run."""
     hook = getattr(platform, "mint_run_key", None)
     if hook is not None:
@@ -1319,7 +1333,7 @@ def _mint_key(platform: Any, user_id: int | None, run_id: int) -> str | None:
     return token
 
 
-def _revoke_key(platform: Any, key: str) -> None:
+def _revoke_key(platform: RunHost, key: str) -> None:
     hook = getattr(platform, "revoke_run_key", None)
     if hook is not None:
         hook(key)

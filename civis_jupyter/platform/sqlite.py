@@ -15,7 +15,30 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Database"]
+__all__ = ["Database", "inserted_id"]
+
+
+def inserted_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid of the row an ``INSERT`` on ``cursor`` just added.
+
+    Parameters
+    ----------
+    cursor : sqlite3.Cursor
+        The cursor that ran the ``INSERT``.
+
+    Returns
+    -------
+    int
+
+    Raises
+    ------
+    RuntimeError
+        If the cursor's last statement inserted no row.
+    """
+    rowid = cursor.lastrowid
+    if rowid is None:
+        raise RuntimeError("the statement inserted no row")
+    return int(rowid)
 
 
 class Database:
