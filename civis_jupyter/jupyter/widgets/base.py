@@ -8,15 +8,19 @@ import time
 from collections.abc import Callable
 from typing import Any
 
+import ipywidgets as widgets
+
 from ..runs import parse_moment
 
 __all__ = [
+    "NAV",
     "StaticFallback",
     "badge",
     "escape",
     "fmt_seconds",
     "in_kernel_context",
     "local_time",
+    "page_buttons",
     "plural",
     "relative_time",
 ]
@@ -29,6 +33,10 @@ STATE_COLOURS = {
     "failed": "#dc3545",
     "cancelled": "#fd7e14",
 }
+
+
+#: Layout of a pager's arrow buttons.
+NAV = {"width": "36px"}
 
 
 def escape(value: Any) -> str:
@@ -136,6 +144,26 @@ def relative_time(value: Any, now: float | None = None) -> str:
     if ago >= 60:
         return f"{int(ago // 60)} min ago"
     return "just now" if ago < 10 else f"{int(ago)} s ago"
+
+
+def page_buttons(owner: Any) -> tuple[widgets.Button, widgets.Button]:
+    """Previous and next page buttons that turn ``owner.page`` (never below 1).
+
+    Parameters
+    ----------
+    owner : traitlets.HasTraits
+        A browser with an integer ``page`` trait.
+
+    Returns
+    -------
+    tuple of ipywidgets.Button
+        The previous and the next page buttons.
+    """
+    previous = widgets.Button(icon="angle-left", tooltip="Previous page", layout=NAV)
+    following = widgets.Button(icon="angle-right", tooltip="Next page", layout=NAV)
+    previous.on_click(lambda _b: setattr(owner, "page", max(1, owner.page - 1)))
+    following.on_click(lambda _b: setattr(owner, "page", owner.page + 1))
+    return previous, following
 
 
 class StaticFallback:

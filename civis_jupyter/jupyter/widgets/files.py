@@ -16,13 +16,12 @@ import pandas as pd
 import traitlets
 
 from ...api.errors import CivisAPIError
-from .base import StaticFallback, escape, local_time, plural, relative_time
+from .base import StaticFallback, escape, local_time, page_buttons, plural, relative_time
 
 __all__ = ["FilesBrowser", "is_internal_file", "preview_bytes"]
 
 #: Files that SQL exports make for the client's own use (results, manifests).
 _INTERNAL = re.compile(r"^(output|manifest)([_-][\w-]*)?\.(csv|tsv|json)(\.gz)?$", re.IGNORECASE)
-NAV = {"width": "36px"}
 
 
 def is_internal_file(name: Any) -> bool:
@@ -147,8 +146,7 @@ class FilesBrowser(StaticFallback, widgets.VBox):
             tooltip="Also list the files SQL exports make (output.csv.gz, manifest.json)",
         )
         self._internal.layout.width = "max-content"
-        self._prev = widgets.Button(icon="angle-left", tooltip="Previous page", layout=NAV)
-        self._next = widgets.Button(icon="angle-right", tooltip="Next page", layout=NAV)
+        self._prev, self._next = page_buttons(self)
         self._info = widgets.HTML()
         self._list = widgets.Select(options=[], rows=min(page_size, 12), layout={"width": "auto"})
         self._meta_view = widgets.HTML()
@@ -163,8 +161,6 @@ class FilesBrowser(StaticFallback, widgets.VBox):
         self._project.observe(lambda c: setattr(self, "project_id", c["new"]), "value")
         self._internal.observe(lambda c: setattr(self, "internal", c["new"]), "value")
         self._find.on_click(lambda _b: self._find_clicked())
-        self._prev.on_click(lambda _b: setattr(self, "page", max(1, self.page - 1)))
-        self._next.on_click(lambda _b: setattr(self, "page", self.page + 1))
         self._list.observe(lambda c: setattr(self, "selected_file", c["new"]), "value")
         self._upload.observe(self._uploaded, "value")
         wrap = {"flex_flow": "row wrap", "align_items": "center"}

@@ -9,7 +9,16 @@ import traitlets
 
 from ...api.errors import CivisAPIError
 from ..runs import LIVE_STATES, parse_time
-from .base import StaticFallback, badge, escape, fmt_seconds, local_time, plural, relative_time
+from .base import (
+    StaticFallback,
+    badge,
+    escape,
+    fmt_seconds,
+    local_time,
+    page_buttons,
+    plural,
+    relative_time,
+)
 from .run import RunWidget
 
 __all__ = ["JOB_TYPES", "JobsBrowser", "type_label"]
@@ -36,7 +45,6 @@ JOB_TYPES = {
     "JobTypes::IdentityResolution": "Identity resolution",
     "JobTypes::MediaOptimization": "Media optimization",
 }
-NAV = {"width": "36px"}
 
 
 def type_label(job_type: Any) -> str:
@@ -117,8 +125,7 @@ class JobsBrowser(StaticFallback, widgets.VBox):
             tooltip="Also list the jobs made behind the scenes (by %%civis_sql, civis.io, ...)",
         )
         self._hidden.layout.width = "max-content"
-        self._prev = widgets.Button(icon="angle-left", tooltip="Previous page", layout=NAV)
-        self._next = widgets.Button(icon="angle-right", tooltip="Next page", layout=NAV)
+        self._prev, self._next = page_buttons(self)
         self._info = widgets.HTML()
         self._list = widgets.Select(options=[], rows=min(page_size, 12), layout={"width": "auto"})
         self._runs_list = widgets.Select(options=[], rows=4, layout={"width": "auto"})
@@ -139,8 +146,6 @@ class JobsBrowser(StaticFallback, widgets.VBox):
         self._search.observe(lambda c: setattr(self, "search", c["new"]), "value")
         self._mine.observe(lambda c: setattr(self, "mine", c["new"]), "value")
         self._hidden.observe(lambda c: setattr(self, "hidden", c["new"]), "value")
-        self._prev.on_click(lambda _b: setattr(self, "page", max(1, self.page - 1)))
-        self._next.on_click(lambda _b: setattr(self, "page", self.page + 1))
         self._list.observe(lambda c: setattr(self, "selected_job", c["new"]), "value")
         self._runs_list.observe(lambda c: setattr(self, "selected_run", c["new"]), "value")
         self._run_again.on_click(lambda _b: self.run_again())

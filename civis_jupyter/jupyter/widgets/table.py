@@ -23,7 +23,7 @@ import ipywidgets as widgets
 import pandas as pd
 import traitlets
 
-from .base import StaticFallback, escape, plural
+from .base import NAV, StaticFallback, escape, plural
 
 __all__ = ["ApiPageSource", "FrameSource", "TableWidget", "format_cell"]
 
@@ -33,7 +33,6 @@ RULE = "1px solid rgba(127,127,127,0.45)"
 MAX_CELL = "32em"
 NULL = "NULL"
 _ISO_TIME = re.compile(r"^\d{4}-\d{2}-\d{2}[T ]\d{2}:\d{2}(:\d{2}(\.\d+)?)?(Z|[+-]\d{2}:?\d{2})?$")
-NAV = {"width": "36px"}
 
 
 def _is_null(value: Any) -> bool:
