@@ -105,12 +105,12 @@ def _coerce(value: str, schema: Mapping[str, Any], name: str) -> Any:
         return number
     if kind == "number":
         try:
-            number = float(value) if value.strip().isascii() else math.nan
+            real = float(value) if value.strip().isascii() else math.nan
         except ValueError:
-            number = math.nan
-        if not math.isfinite(number):
+            real = math.nan
+        if not math.isfinite(real):
             raise ApiError(400, f"{name} must be a finite number, not {value!r}", "bad_request")
-        return number
+        return real
     if kind == "boolean":
         lowered = value.lower()
         if lowered in ("true", "1", "t", "yes"):
@@ -313,18 +313,24 @@ def _label(path: Iterable[Any]) -> str:
     return label
 
 
+def _listed(value: object) -> list[Any]:
+    """A keyword's value as a list (``type`` names one type or several)."""
+    return list(value) if isinstance(value, (list, tuple)) else [value]
+
+
 def _message(error: jsonschema.ValidationError) -> str:
     where = _label(error.absolute_path)
+    expected = _listed(error.validator_value)
     if error.validator == "required":
         present = error.instance if isinstance(error.instance, Mapping) else {}
-        missing = next((n for n in error.validator_value if n not in present), "a field")
+        missing = next((n for n in expected if n not in present), "a field")
         return f"{camel_to_snake(missing)} is required{' in ' + where if where else ''}"
     label = where or "body"
     if error.validator == "enum":
-        allowed = ", ".join(str(v) for v in error.validator_value if v is not None)
+        allowed = ", ".join(str(v) for v in expected if v is not None)
         return f"{label} must be one of: {allowed}"
     if error.validator == "type":
-        kinds = [k for k in error.validator_value if k != "null"]
+        kinds = [k for k in expected if k != "null"]
         return f"{label} must be of type {' or '.join(kinds)}"
     return f"{label} is not valid: {error.message}"  # pragma: no cover (keywords are filtered)
 

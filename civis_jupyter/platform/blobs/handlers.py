@@ -26,6 +26,8 @@ from xml.sax.saxutils import escape
 import tornado.web
 from python_multipart.exceptions import MultipartParseError
 from python_multipart.multipart import MultipartParser, parse_options_header
+from tornado.http1connection import HTTP1Connection
+from tornado.httputil import HTTPServerRequest
 
 from ..clock import iso_time
 from . import Blobs
@@ -188,6 +190,13 @@ def _boundary(content_type: str) -> bytes | None:
     return options.get(b"boundary") or None
 
 
+def _allow_large_body(request: HTTPServerRequest) -> None:
+    """Raise the body size cap of the request's HTTP/1 connection to :data:`MAX_BODY`."""
+    connection = request.connection
+    if isinstance(connection, HTTP1Connection):
+        connection.set_max_body_size(MAX_BODY)
+
+
 @tornado.web.stream_request_body
 class UploadHandler(_S3Errors):
     """``POST /_blobs/upload/{id}``: an S3-style form upload of one file (once)."""
@@ -196,7 +205,7 @@ class UploadHandler(_S3Errors):
         self.blobs = blobs
 
     def prepare(self) -> None:
-        self.request.connection.set_max_body_size(MAX_BODY)  # type: ignore[attr-defined]
+        _allow_large_body(self.request)
         self._file_id = int(self.path_kwargs["file_id"])
         self._denied: BlobAccessError | None = None
         self._pending: PendingWrite | None = None
@@ -267,7 +276,7 @@ class PartHandler(_S3Errors):
         self.blobs = blobs
 
     def prepare(self) -> None:
-        self.request.connection.set_max_body_size(MAX_BODY)  # type: ignore[attr-defined]
+        _allow_large_body(self.request)
         self._pending: PendingWrite | None = None
         self._denied: BlobAccessError | None = None
         file_id = int(self.path_kwargs["file_id"])
