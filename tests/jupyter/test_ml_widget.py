@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import sys
-import threading
 from typing import Any
 
 import numpy as np
@@ -14,6 +13,8 @@ pytest.importorskip("sklearn")
 import civis_jupyter as civis
 from civis_jupyter.jupyter.widgets.ml import ModelCard, ModelWidget, model_card
 from civis_jupyter.ml import ModelPipeline
+
+from .waits import wait_for_trait
 
 ROWS = 400
 _SQL = f"""
@@ -52,17 +53,8 @@ def _train(client: Any, table: str, model: str, target: str, **options: Any) -> 
     return pipeline.train(table_name=table, database_name=database, polling_interval=0.1)
 
 
-def _wait_for(widget: Any, trait: str, predicate: Any, timeout: float = 120) -> None:
-    seen = threading.Event()
-
-    def check(_change: Any = None) -> None:
-        if predicate(getattr(widget, trait)):
-            seen.set()
-
-    widget.observe(check, trait)
-    check()
-    assert seen.wait(timeout), f"{trait} stayed {getattr(widget, trait)!r}"
-    widget.unobserve(check, trait)
+def _wait_for(widget: Any, trait: str, predicate: Any) -> None:
+    wait_for_trait(widget, trait, predicate, timeout=120)  # CivisML runs train: more time
 
 
 @pytest.fixture(scope="module")

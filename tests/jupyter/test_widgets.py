@@ -2,14 +2,14 @@
 
 from __future__ import annotations
 
-import threading
-
 import pytest
 
 import civis_jupyter as civis
 from civis_jupyter.jupyter.widgets.files import FilesBrowser, preview_bytes
 from civis_jupyter.jupyter.widgets.jobs import JobsBrowser
 from civis_jupyter.jupyter.widgets.run import RunWidget
+
+from .waits import wait_for_trait
 
 
 @pytest.fixture
@@ -28,19 +28,6 @@ def _gated_script(client, gate, name="gated"):
     )
 
 
-def _wait_for(widget, trait, predicate, timeout=60):
-    seen = threading.Event()
-
-    def check(_change=None):
-        if predicate(getattr(widget, trait)):
-            seen.set()
-
-    widget.observe(check, trait)
-    check()
-    assert seen.wait(timeout), f"{trait} stayed {getattr(widget, trait)!r}"
-    widget.unobserve(check, trait)
-
-
 def test_run_widget_follows_the_future_live(client, tmp_path):
     gate = tmp_path / "go"
     script = _gated_script(client, gate)
@@ -48,11 +35,11 @@ def test_run_widget_follows_the_future_live(client, tmp_path):
     widget = RunWidget(future, title="gated run")
     states = []
     widget.observe(lambda ch: states.append(ch["new"]), "state")
-    _wait_for(widget, "log_text", lambda text: "starting" in text)
+    wait_for_trait(widget, "log_text", lambda text: "starting" in text)
     assert widget.state == "running"
     gate.touch()
     future.result(timeout=60)
-    _wait_for(widget, "state", lambda s: s == "succeeded")
+    wait_for_trait(widget, "state", lambda s: s == "succeeded")
     assert "finished" in widget.log_text
     assert states[-1] == "succeeded" and "running" in [widget.state, *states]
     assert widget.job_id == script["id"] and widget.run_id == future.run_id
@@ -66,9 +53,9 @@ def test_cancel_button_cancels_the_run(client, tmp_path):
     script = _gated_script(client, tmp_path / "never", name="to cancel")
     future = civis.utils.run_job(script["id"], client=client)
     widget = RunWidget(future)
-    _wait_for(widget, "log_text", lambda text: "starting" in text)
+    wait_for_trait(widget, "log_text", lambda text: "starting" in text)
     widget._cancel.click()
-    _wait_for(widget, "state", lambda s: s == "cancelled")
+    wait_for_trait(widget, "state", lambda s: s == "cancelled")
     assert future.cancelled()
     assert client.jobs.get_runs(script["id"], future.run_id)["state"] == "cancelled"
 
@@ -84,7 +71,7 @@ def test_failed_run_shows_its_error(client):
     widget = RunWidget(future)
     with pytest.raises(civis.CivisJobFailure):
         future.result(timeout=60)
-    _wait_for(widget, "state", lambda s: s == "failed")
+    wait_for_trait(widget, "state", lambda s: s == "failed")
     assert "oops" in widget.log_text
     assert "failed" in widget.static_text()
 
@@ -102,7 +89,7 @@ def test_jobs_browser_filters_pages_runs_and_reruns(client, tmp_path):
     view = browser.run_again()
     assert (view is not None and view.run_id != browser._runs[-1]["id"]) or len(browser._runs) == 2
     view.future.result(timeout=60)
-    _wait_for(view, "state", lambda s: s == "succeeded")
+    wait_for_trait(view, "state", lambda s: s == "succeeded")
     browser.state_filter = "failed"
     assert all(j.get("state") == "failed" for j in browser._jobs)
     assert "browser-target-job" not in browser.static_text()
@@ -176,7 +163,7 @@ def test_finished_card_has_no_cancel_no_run_none_and_no_api_link(client):
     query = civis.io.query_civis("select 1 as one", "local", client=client)
     query.result(timeout=60)
     card = RunWidget(query)
-    _wait_for(card, "state", lambda s: s == "succeeded")
+    wait_for_trait(card, "state", lambda s: s == "succeeded")
     assert card._cancel.layout.display == "none"
     html = card.static_html()
     assert "run None" not in html and "query " in html
@@ -190,7 +177,7 @@ def test_sql_card_hides_the_export_files_and_shows_an_error_once(client):
     ok = civis.io.export_to_civis_file("select 1 as one", "local", client=client)
     ok.result(timeout=60)
     card = RunWidget(ok, title="%%civis_sql")
-    _wait_for(card, "state", lambda s: s == "succeeded")
+    wait_for_trait(card, "state", lambda s: s == "succeeded")
     names = [o["name"] for o in client.jobs.list_runs_outputs(ok.job_id, ok.run_id)]
     assert names and all(is_internal_file(n) for n in names)
     assert card.outputs_text == "" and "output.csv" not in card.static_html()
@@ -200,7 +187,7 @@ def test_sql_card_hides_the_export_files_and_shows_an_error_once(client):
     card = RunWidget(bad, title="%%civis_sql")
     with pytest.raises(civis.CivisJobFailure):
         bad.result(timeout=60)
-    _wait_for(card, "state", lambda s: s == "failed")
+    wait_for_trait(card, "state", lambda s: s == "failed")
     html = card.static_html()
     assert html.count("no_such_table_anywhere") == 1
     assert "white-space:pre-wrap" in html and "word-break:normal" in html
@@ -217,7 +204,7 @@ def test_a_container_card_lists_its_outputs_with_grammar(client):
     file_id = civis.io.file_to_civis(__import__("io").BytesIO(b"x"), "made.txt", client=client)
     client.scripts.post_containers_runs_outputs(script["id"], future.run_id, "File", file_id)
     card = RunWidget(future)
-    _wait_for(card, "state", lambda s: s == "succeeded")
+    wait_for_trait(card, "state", lambda s: s == "succeeded")
     assert "1 output<" in card.static_html() and "made.txt" in card.static_html()
     assert plural(1, "row") == "1 row" and plural(1234, "row") == "1,234 rows"
 
@@ -272,7 +259,7 @@ def test_jobs_browser_lists_every_type_with_hidden_jobs_and_cancels_live_runs(cl
     assert opened.selected_job == script["id"] and opened.selected_run == future.run_id
     view = opened._view
     assert view.title == "cancel from browser"
-    _wait_for(view, "state", lambda s: s == "running")
+    wait_for_trait(view, "state", lambda s: s == "running")
     assert opened._cancel.layout.display is None  # shown for a live run
     assert opened.cancel_run() is True
     assert client.jobs.get_runs(script["id"], future.run_id)["state"] == "cancelled"
@@ -301,7 +288,7 @@ def test_card_opens_its_job_in_the_jobs_browser(client):
     future = civis.utils.run_job(script["id"], client=client)
     future.result(timeout=60)
     card = RunWidget(future)
-    _wait_for(card, "state", lambda s: s == "succeeded")
+    wait_for_trait(card, "state", lambda s: s == "succeeded")
     browser = card.toggle_browser()
     assert browser.selected_job == script["id"] and browser.selected_run == future.run_id
     assert card._browser_box.children == (browser,)
