@@ -333,6 +333,29 @@ def quote_identifier(name: str) -> str:
     return '"' + str(name).replace('"', '""') + '"'
 
 
+def _one_row(cursor: duckdb.DuckDBPyConnection) -> tuple[Any, ...]:
+    """The row of a statement that always yields one (an aggregate, ``COPY``, ``INSERT``).
+
+    Parameters
+    ----------
+    cursor : duckdb.DuckDBPyConnection
+        The cursor that ran the statement.
+
+    Returns
+    -------
+    tuple
+
+    Raises
+    ------
+    RuntimeError
+        If the statement yielded no row.
+    """
+    row = cursor.fetchone()
+    if row is None:
+        raise RuntimeError("the statement returned no row")
+    return row
+
+
 def _literal(value: str) -> str:
     return "'" + str(value).replace("'", "''") + "'"
 
@@ -708,7 +731,7 @@ class Warehouse:
                     f"COPY (SELECT * FROM {name}) TO {_literal(_abs_path(target))} "
                     f"({', '.join(options)})"
                 )
-                return int(files.fetchone()[0])
+                return int(_one_row(files)[0])
             finally:
                 _quietly(files.unregister, name)
 
@@ -785,11 +808,8 @@ class Warehouse:
                     continue
                 count = None
                 if not is_view:
-                    count = int(
-                        cur.execute(
-                            f"SELECT count(*) FROM {quote_identifier(s)}.{quote_identifier(t)}"
-                        ).fetchone()[0]
-                    )
+                    source = f"{quote_identifier(s)}.{quote_identifier(t)}"
+                    count = int(_one_row(cur.execute(f"SELECT count(*) FROM {source}"))[0])
                 out.append(TableInfo(s, t, bool(is_view), count, by_table.get((s, t), [])))
         return out
 
@@ -835,7 +855,7 @@ class Warehouse:
             return []
         source = f"{quote_identifier(schema)}.{quote_identifier(table)}"
         with self.cursor() as cur:
-            total = int(cur.execute(f"SELECT count(*) FROM {source}").fetchone()[0])
+            total = int(_one_row(cur.execute(f"SELECT count(*) FROM {source}"))[0])
             if total > max_rows:
                 return []
             exprs = []
@@ -850,7 +870,7 @@ class Warehouse:
                     f"avg({q})::DOUBLE" if numeric else "NULL",
                     f"stddev_samp({q})::DOUBLE" if numeric else "NULL",
                 ]
-            row = cur.execute(f"SELECT {', '.join(exprs)} FROM {source}").fetchone()
+            row = _one_row(cur.execute(f"SELECT {', '.join(exprs)} FROM {source}"))
             stats = []
             for i, c in enumerate(info.columns):
                 count, distinct, lo, hi, avg, std = row[6 * i : 6 * i + 6]
@@ -919,10 +939,10 @@ class Warehouse:
             args.append(f"delim={_literal(DELIMITERS[column_delimiter])}")
         with self._files_cursor() as cur:
             try:
-                row = cur.execute(
+                sniffed = cur.execute(
                     "SELECT Delimiter, HasHeader, Columns FROM sniff_csv(" + ", ".join(args) + ")"
-                ).fetchone()
-                delim, has_header, columns = row
+                )
+                delim, has_header, columns = _one_row(sniffed)
                 lengths = self._varchar_lengths(cur, path, compression, delim, has_header, columns)
             except duckdb.Error as exc:
                 raise WarehouseError(f"cannot read the CSV file: {_message(exc)}") from None
@@ -963,7 +983,7 @@ class Warehouse:
         exprs = ", ".join(
             f"max(octet_length(encode({quote_identifier(columns[i]['name'])})))" for i in varchar
         )
-        row = cur.execute(f"SELECT {exprs} FROM {source}").fetchone()
+        row = _one_row(cur.execute(f"SELECT {exprs} FROM {source}"))
         return {i: int(v or 1) for i, v in zip(varchar, row)}
 
     def load_csv(
@@ -1111,7 +1131,7 @@ class Warehouse:
         """Insert a subquery's rows into a table; with keys, replace matching rows."""
         if not primary_keys:
             cur.execute(f"INSERT INTO {target} SELECT * FROM {source}")
-            return int(cur.fetchone()[0])
+            return int(_one_row(cur)[0])
         keys = " AND ".join(
             f"{target}.{quote_identifier(k)} = src.{quote_identifier(k)}" for k in primary_keys
         )
@@ -1122,7 +1142,7 @@ class Warehouse:
                 f"DELETE FROM {target} WHERE EXISTS (SELECT 1 FROM {load} src WHERE {keys})"
             )
             cur.execute(f"INSERT INTO {target} SELECT * FROM {load}")
-            return int(cur.fetchone()[0])
+            return int(_one_row(cur)[0])
         finally:
             _quietly(cur.execute, f"DROP TABLE IF EXISTS {load}")
 
