@@ -29,6 +29,8 @@ from civis_jupyter._joblib_backend import (  # noqa: E402
 )
 from civis_jupyter.jupyter.widgets.parallel import ParallelProgressWidget  # noqa: E402
 
+from ..polling import wait_until  # noqa: E402
+
 DONE = {"succeeded", "failed", "cancelled"}
 
 
@@ -148,14 +150,15 @@ def test_ctrl_c_cancels_every_run(ours, tmp_path):
     gate = str(tmp_path / "never")
     before = _job_ids(ours)
 
+    def both_running() -> bool:
+        runs = [r for j in _job_ids(ours) - before for r in ours.jobs.list_runs(j)]
+        return len(runs) == 2 and all(r.state == "running" for r in runs)
+
     def interrupt_when_running() -> None:
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            runs = [r for j in _job_ids(ours) - before for r in ours.jobs.list_runs(j)]
-            if len(runs) == 2 and all(r.state == "running" for r in runs):
-                break
-            time.sleep(0.05)
-        _thread.interrupt_main()
+        try:
+            wait_until(both_running, "two running runs", interval=0.05)
+        finally:  # even when they are not: the test then fails on its own assertion
+            _thread.interrupt_main()
 
     threading.Thread(target=interrupt_when_running, daemon=True).start()
     with pytest.raises(KeyboardInterrupt), joblib.parallel_config("civis"):
@@ -164,17 +167,22 @@ def test_ctrl_c_cancels_every_run(ours, tmp_path):
     assert len(runs) == 2 and {r.state for r in runs} == {"cancelled"}
 
 
-def test_a_template_backend_runs_batches_as_custom_scripts(client):
+def _register_template_backend(client, backend: str, worker_command: str) -> None:
+    """Register ``backend``: batches run as custom scripts of a template running the worker."""
     script = client.scripts.post_containers(
         {"cpu": 256, "memory": 512},
-        name="joblib worker",
-        docker_command="python -m civis_jupyter.parallel_worker",
+        name=f"{backend} worker",
+        docker_command=worker_command,
         docker_image_name="img",
         params=[{"name": "JOBLIB_FUNC_FILE_ID", "type": "integer"}],
     )
-    template = client.templates.post_scripts(script.id, "joblib template")
+    template = client.templates.post_scripts(script.id, f"{backend} template")
     factory = parallel.make_backend_template_factory(template.id, client=client)
-    joblib.register_parallel_backend("civis-template", factory)
+    joblib.register_parallel_backend(backend, factory)
+
+
+def test_a_template_backend_runs_batches_as_custom_scripts(client):
+    _register_template_backend(client, "civis-template", "python -m civis_jupyter.parallel_worker")
     with joblib.parallel_config("civis-template"):
         out = joblib.Parallel(n_jobs=2)(joblib.delayed(pow)(i, 2) for i in range(3))
     assert out == [0, 1, 4]
@@ -246,11 +254,12 @@ def test_official_backend_records_task_errors_and_cancels_the_rest_on_abort(
     with pytest.raises(mp.TimeoutError), joblib.parallel_config("civis-official"):
         joblib.Parallel(n_jobs=2, timeout=10)(tasks)
     new = _job_ids(client) - before
-    deadline = time.monotonic() + 30
-    runs = [r for j in new for r in client.jobs.list_runs(j)]
-    while not all(r.state in DONE for r in runs) and time.monotonic() < deadline:
-        time.sleep(0.1)
+
+    def ended_runs() -> list:
         runs = [r for j in new for r in client.jobs.list_runs(j)]
+        return runs if all(r.state in DONE for r in runs) else []
+
+    runs = wait_until(ended_runs, "the runs to end", timeout=30, interval=0.1)
     assert sorted(r.state for r in runs) == ["cancelled", "failed"]
     failed = next(r for r in runs if r.state == "failed")
     job_id = next(j for j in new if client.jobs.list_runs(j)[0].id == failed.id)
@@ -262,16 +271,7 @@ def test_official_backend_records_task_errors_and_cancels_the_rest_on_abort(
 
 
 def test_official_worker_serves_our_template_backend(client):
-    script = client.scripts.post_containers(
-        {"cpu": 256, "memory": 512},
-        name="official joblib worker",
-        docker_command="civis_joblib_worker",
-        docker_image_name="img",
-        params=[{"name": "JOBLIB_FUNC_FILE_ID", "type": "integer"}],
-    )
-    template = client.templates.post_scripts(script.id, "official worker template")
-    factory = parallel.make_backend_template_factory(template.id, client=client)
-    joblib.register_parallel_backend("civis-official-worker", factory)
+    _register_template_backend(client, "civis-official-worker", "civis_joblib_worker")
     with joblib.parallel_config("civis-official-worker"):
         out = joblib.Parallel(n_jobs=2)(joblib.delayed(pow)(i, 2) for i in range(2))
     assert out == [0, 1]
