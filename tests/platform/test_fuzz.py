@@ -7,7 +7,7 @@ phase (boundary values of valid input; ``CIVIS_FUZZ_COVERAGE_MODE=all`` adds
 wrong types everywhere, about five times the requests) and ``MAX_EXAMPLES``
 fuzzed cases, valid and invalid, checking ``not_a_server_error``. Operations
 are split into ``SHARDS`` tests so ``pytest -n 2`` spreads them over both
-workers; each shard prints how many requests it made (shown by ``-rP`` or
+workers; each shard reports how many requests it made in the run's summary (and ``-rP`` or
 ``-s``). Operations that would end the fuzzing user's own access (revoking
 its key, ending its sessions) are left out there and tested apart below.
 """
@@ -27,6 +27,7 @@ import schemathesis
 from schemathesis.checks import not_a_server_error
 
 from civis_jupyter.platform import LocalPlatform
+from tests.summary import report
 
 #: Fixed seed: every run sends the same cases.
 SEED = 20261123
@@ -114,18 +115,20 @@ def served_schema(fuzz_platform: LocalPlatform, fuzzer_key: str) -> Any:
 
 
 @pytest.fixture
-def sent() -> Iterator[Counter[tuple[str, int]]]:
+def sent(request: pytest.FixtureRequest) -> Iterator[Counter[tuple[str, int]]]:
     """Counts one shard's requests by operation and status; prints the totals
-    and checks that the fuzzer got through (a tenth of the answers are 2xx)."""
+    in the run's summary and checks that the fuzzer got through (a tenth of
+    the answers are 2xx)."""
     counts: Counter[tuple[str, int]] = Counter()
     yield counts
     operations = len({label for label, _ in counts})
     statuses = Counter()
     for (_, status), n in counts.items():
         statuses[f"{status // 100}xx"] += n
-    print(
-        f"schemathesis: {counts.total()} requests over {operations} operations, "
-        f"no 5xx ({dict(sorted(statuses.items()))})"
+    report(
+        request.config,
+        f"schemathesis ({request.node.name}): {counts.total()} requests over "
+        f"{operations} operations, no 5xx ({dict(sorted(statuses.items()))})",
     )
     assert statuses["2xx"] > counts.total() // 10, "the fuzzer's key did not reach the API"
 
