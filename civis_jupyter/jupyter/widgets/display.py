@@ -20,9 +20,16 @@ from __future__ import annotations
 
 import threading
 import uuid
+from collections.abc import Callable
 from typing import Any, TypeVar
 
-__all__ = ["METADATA_KEY", "FollowedCard", "FollowedDisplay", "followed_displays"]
+__all__ = [
+    "METADATA_KEY",
+    "FollowedCard",
+    "FollowedDisplay",
+    "followed_displays",
+    "show_followed",
+]
 
 METADATA_KEY = "civis_jupyter"
 
@@ -100,6 +107,29 @@ class FollowedCard:
         self.refresh()
         if self._shown is not None:
             self._shown.update()
+
+
+def show_followed(
+    card: Callable[..., FollowedCard], future: Any, log_lines: int, widgets_on: bool
+) -> None:
+    """Display a future as a card that follows it to its end, or as plain text.
+
+    Parameters
+    ----------
+    card : callable
+        Makes the card: ``card(future, log_lines=log_lines)``.
+    future : CivisFuture
+    log_lines : int
+        Log lines the card keeps.
+    widgets_on : bool
+        ``False``: show the future's plain text instead.
+    """
+    if widgets_on:
+        card(future, log_lines=log_lines).show()
+        return
+    from IPython.display import display
+
+    display({"text/plain": repr(future)}, raw=True)
 
 
 class _Registry:

@@ -26,7 +26,7 @@ import ipywidgets as widgets
 import traitlets
 
 from .base import StaticFallback, escape, in_kernel_context
-from .display import FollowedCard
+from .display import FollowedCard, show_followed
 from .run import RunWidget
 
 __all__ = ["ModelCard", "ModelWidget", "model_card", "show_model_future"]
@@ -494,9 +494,4 @@ def show_model_future(future: Any, log_lines: int = 200, widgets_on: bool = True
     widgets_on : bool, optional
         ``False``: show the future's plain text instead.
     """
-    if widgets_on:
-        ModelWidget(future, log_lines=log_lines).show()
-        return
-    from IPython.display import display
-
-    display({"text/plain": repr(future)}, raw=True)
+    show_followed(ModelWidget, future, log_lines, widgets_on)

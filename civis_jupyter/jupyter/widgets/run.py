@@ -23,7 +23,7 @@ import traitlets
 from ...api.states import FINAL_STATES, SUCCESS_STATES
 from ..runs import job_names, parse_time
 from .base import StaticFallback, badge, escape, fmt_seconds, plural
-from .display import FollowedCard
+from .display import FollowedCard, show_followed
 
 __all__ = ["RunWidget", "show_future"]
 
@@ -291,9 +291,4 @@ def show_future(future: Any, log_lines: int = 200, widgets_on: bool = True) -> N
     widgets_on : bool, optional
         ``False``: show the future's plain text instead.
     """
-    if widgets_on:
-        RunWidget(future, log_lines=log_lines).show()
-        return
-    from IPython.display import display
-
-    display({"text/plain": repr(future)}, raw=True)
+    show_followed(RunWidget, future, log_lines, widgets_on)
