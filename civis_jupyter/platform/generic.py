@@ -382,12 +382,13 @@ def _runs(req: Request, target: list[str], rest: list[str]) -> Reply:
             def cannot_run(_ctx: Any) -> None:
                 raise RuntimeError(f"the local platform does not execute {kind} runs")
 
-            run = runner.start(obj["id"], kind, cannot_run, user_id=req.user["id"])
-            return Reply(body=shape(req, run))
+            started = runner.start(obj["id"], kind, cannot_run, user_id=req.user["id"])
+            return Reply(body=shape(req, started))
         return paginate(req, shape(req, runner.runs(obj["id"])), default_limit=20, max_limit=100)
-    run_id = req.path_params.get(rest[1][1:-1])
-    run = runner.get(run_id) if isinstance(run_id, int) and 0 < run_id < 2**63 else None
-    if run is None or run.get("jobId", obj["id"]) != obj["id"]:
+    raw_id = req.path_params.get(rest[1][1:-1])
+    run_id = raw_id if isinstance(raw_id, int) and 0 < raw_id < 2**63 else None
+    run = runner.get(run_id) if run_id is not None else None
+    if run_id is None or run is None or run.get("jobId", obj["id"]) != obj["id"]:
         raise ApiError(404, "The requested resource could not be found.", "not_found")
     if len(rest) == 2:
         if verb == "delete":

@@ -410,7 +410,7 @@ def register_job_kind(kind: JobKind) -> JobKind:
 
 def is_live(run: Mapping[str, Any] | None) -> bool:
     """Whether a run is queued or running."""
-    return bool(run) and run.get("state") in ACTIVE_STATES
+    return run is not None and bool(run) and run.get("state") in ACTIVE_STATES
 
 
 def ids_of(values: Iterable[Any]) -> list[int]:

@@ -22,7 +22,7 @@ from __future__ import annotations
 from typing import Any
 
 from ...api.naming import split_schema_tablename
-from ..contract import ApiError, Reply, Request, handler_for, handles
+from ..contract import ApiError, Reply, Request, Services, handler_for, handles
 from ..runner import AlreadyRunning, RunContext
 from ..warehouse import quote_identifier
 from . import jobs as _jobs  # noqa: F401  (its run routes and job kinds first, then ours)
@@ -138,7 +138,7 @@ def _qualified(path: str) -> tuple[str, str, str]:
     return schema, table, f"{quote_identifier(schema)}.{quote_identifier(table)}"
 
 
-def _copy(platform: Any, job: dict[str, Any], sync: dict[str, Any]) -> tuple[int, str, str]:
+def _copy(platform: Services, job: dict[str, Any], sync: dict[str, Any]) -> tuple[int, str, str]:
     """Copy one sync's table; returns the destination's (database, schema, table)."""
     src_db = job["source"]["remoteHostId"]
     dst_db = job["destination"]["remoteHostId"]

@@ -24,10 +24,11 @@ from __future__ import annotations
 
 import codecs
 import gzip
+import io
 import time
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
-from typing import IO, Any
+from typing import Any
 
 from ..blobs import MAX_LINK_SECONDS, BlobConflict, BlobError
 from ..clock import iso_time
@@ -353,10 +354,11 @@ def complete_multipart(req: Request) -> Reply:
 # -- CSV preprocessing -------------------------------------------------------------
 
 
-def _open_maybe_gzip(path: Path, mode: str = "rb") -> IO[bytes]:
+def _open_maybe_gzip(path: Path) -> io.BufferedIOBase:
+    """Open a file for reading its bytes, gunzipped when it is gzip-compressed."""
     with open(path, "rb") as f:
         gz = f.read(2) == b"\x1f\x8b"
-    return gzip.open(path, mode) if gz else open(path, mode)
+    return gzip.open(path, "rb") if gz else open(path, "rb")
 
 
 def is_utf8(path: Path) -> bool:

@@ -199,7 +199,7 @@ def remove_member(req: Request) -> Reply:
         and user_id == req.user["id"]
         and any(m.get("id") == user_id for m in _members(group))
     )
-    if not leaving:
+    if group is None or not leaving:
         group = store.objects.get("groups", group_id, req.user, "write")
     members = [m for m in _members(group) if m.get("id") != user_id]
     if len(members) == len(_members(group)):
@@ -209,7 +209,7 @@ def remove_member(req: Request) -> Reply:
 
 
 def _key_view(key: dict[str, Any]) -> dict[str, Any]:
-    expires = key.get("expiresAt")
+    expires = key.get("expiresAt") or ""
     expired = bool(expires) and expires < dt.datetime.now(dt.timezone.utc).isoformat()
     return {**key, "expired": expired, "scopes": ["all"], "useCount": None, "constraintCount": 0}
 
@@ -256,7 +256,10 @@ def get_key(req: Request) -> Reply:
 def revoke_key(req: Request) -> Reply:
     key = _key(req)
     req.store.identity.revoke_key(key["id"])
-    return Reply(body=shape(req, _key_view(req.store.identity.key(key["id"]))))
+    revoked = req.store.identity.key(key["id"])
+    if revoked is None:  # gone meanwhile
+        raise ApiError(404, "API key not found", "not_found")
+    return Reply(body=shape(req, _key_view(revoked)))
 
 
 #: Credential types the platform knows.

@@ -37,13 +37,16 @@ from __future__ import annotations
 import concurrent.futures as cf
 import threading
 import traceback
+import weakref
 from collections.abc import Iterable
 from typing import Any
 
+from ...api.spec import ApiSpec, Operation
 from ...api.states import DONE_STATES
 from ...workflows import ENGINE_COMMANDS, parse_workflow_yaml, transition_targets
 from ..clock import iso_now
-from ..contract import ApiError, Reply, Request, handler_for, handles
+from ..contract import ApiError, Reply, Request, Services, handler_for, handles
+from ..runner import Runner
 from ._common import body_get, paginate, shape
 
 __all__ = ["SUPPORTED_ACTIONS", "WorkflowEngine", "engine_of"]
@@ -69,16 +72,25 @@ _EXECUTION_STATE = {
 # -- calling the platform's own routes ------------------------------------------------------
 
 
-def _operation(platform: Any, verb: str, template: str) -> Any:
-    table = getattr(platform, "_workflow_operations", None)
-    if table is None:
-        table = {(op.verb, op.path): op for op in platform.spec.iter_operations(True)}
-        platform._workflow_operations = table
+#: spec -> its operations by (verb, template), made on first use.
+_OPERATIONS: weakref.WeakKeyDictionary[ApiSpec, dict[tuple[str, str], Operation]] = (
+    weakref.WeakKeyDictionary()
+)
+_OPERATIONS_LOCK = threading.Lock()
+
+
+def _operation(platform: Services, verb: str, template: str) -> Operation:
+    spec = platform.spec
+    with _OPERATIONS_LOCK:
+        table = _OPERATIONS.get(spec)
+        if table is None:
+            table = {(op.verb, op.path): op for op in spec.iter_operations(True)}
+            _OPERATIONS[spec] = table
     return table[(verb, template)]
 
 
 def _call(
-    platform: Any,
+    platform: Services,
     user: dict[str, Any],
     verb: str,
     template: str,
@@ -173,13 +185,13 @@ class WorkflowEngine:
     platform : LocalPlatform
     """
 
-    def __init__(self, platform: Any):
+    def __init__(self, platform: Services):
         self.platform = platform
         self._lock = threading.RLock()
         self._executions: dict[int, _Execution] = {}
         self._by_run: dict[int, _Execution] = {}
         self._thread = cf.ThreadPoolExecutor(1, thread_name_prefix="civis-workflows")
-        self._runner: Any = None
+        self._runner: Runner | None = None
         self._listen()
 
     def _listen(self) -> None:
@@ -401,14 +413,20 @@ class WorkflowEngine:
 
 
 _engines_lock = threading.Lock()
+_ENGINE_ATTRIBUTE = "_workflow_engine"
 
 
-def engine_of(platform: Any) -> WorkflowEngine:
-    """The workflow engine of a platform (made on first use)."""
+def engine_of(platform: Services) -> WorkflowEngine:
+    """The workflow engine of a platform (made on first use).
+
+    The engine is kept on the platform object itself (``_workflow_engine``),
+    so it lives and dies with the platform.
+    """
     with _engines_lock:
-        engine = getattr(platform, "_workflow_engine", None)
-        if engine is None:
-            engine = platform._workflow_engine = WorkflowEngine(platform)
+        engine = getattr(platform, _ENGINE_ATTRIBUTE, None)
+        if not isinstance(engine, WorkflowEngine):
+            engine = WorkflowEngine(platform)
+            setattr(platform, _ENGINE_ATTRIBUTE, engine)
         return engine
 
 
@@ -460,10 +478,14 @@ def _names(value: Any, what: str, known: Iterable[str]) -> list[str]:
 
 
 def _execution(req: Request, workflow: dict[str, Any]) -> dict[str, Any]:
-    execution_id = req.path_params["execution_id"]
+    return _stored_execution(req, req.path_params["execution_id"], workflow["id"])
+
+
+def _stored_execution(req: Request, execution_id: Any, workflow_id: int) -> dict[str, Any]:
+    """An execution of a workflow as stored now (a 404 when there is none)."""
     obj = req.store.objects.raw(execution_id, EXECUTIONS)
-    if obj is None or obj.get("workflowId") != workflow["id"]:
-        raise ApiError(404, f"execution {execution_id} of workflow {workflow['id']} not found")
+    if obj is None or obj.get("workflowId") != workflow_id:
+        raise ApiError(404, f"execution {execution_id} of workflow {workflow_id} not found")
     return obj
 
 
@@ -525,7 +547,7 @@ def post_execution(req: Request) -> Reply:
         req.user,
     )
     engine.start(record, req.user, definition)
-    obj = req.store.objects.raw(record["id"], EXECUTIONS)
+    obj = _stored_execution(req, record["id"], workflow["id"])
     return Reply(shape(req, _view(req, obj)), status=201)
 
 
@@ -565,7 +587,7 @@ def cancel_execution(req: Request) -> Reply:
     workflow = _workflow(req, level="write")
     obj = _execution(req, workflow)
     engine_of(req.platform).cancel(obj["id"])
-    return Reply(shape(req, _view(req, req.store.objects.raw(obj["id"], EXECUTIONS))))
+    return Reply(shape(req, _view(req, _stored_execution(req, obj["id"], workflow["id"]))))
 
 
 @handles("get", "workflows/{id}/executions/{execution_id}/tasks/{task_name}")
