@@ -294,7 +294,7 @@ class ApiHandler(tornado.web.RequestHandler):
         op, path_params, exists = platform.router.match(verb, path)
         token = self._token()
         user = platform.store.identity.user_for_token(token) if token else None
-        if user is None:
+        if token is None or user is None:
             self.set_header("WWW-Authenticate", 'Basic realm="Civis API", charset="UTF-8"')
             return self._error(ApiError(401, "Invalid or missing API key.", "unauthorized"))
         limiter_key = hashlib.sha256(token.encode()).hexdigest()
@@ -330,14 +330,14 @@ class ApiHandler(tornado.web.RequestHandler):
             while True:
                 generation = platform.run_events.generation
                 reply = await loop.run_in_executor(platform.executor, run, req)
-                remaining = deadline - loop.time()
+                left = deadline - loop.time()
                 if not _is_live(reply.body):
                     break
                 tag = run_etag(reply.body)
                 reply.headers["ETag"] = tag
-                if remaining <= 0 or (known is not None and known != tag):
+                if left <= 0 or (known is not None and known != tag):
                     break
-                await platform.run_events.wait(generation, remaining)
+                await platform.run_events.wait(generation, left)
             if wait:
                 self.set_header("Preference-Applied", f"wait={int(wait)}")
         except ApiError as err:
@@ -371,10 +371,12 @@ class ApiHandler(tornado.web.RequestHandler):
         for key, value in reply.headers.items():
             self.set_header(key, value)
         if reply.body is None or status in NO_BODY_STATUSES:
-            return self.finish()
+            self.finish()
+            return
         if isinstance(reply.body, (bytes, bytearray, memoryview)):
             self.set_header("Content-Type", reply.content_type)
-            return self.finish(bytes(reply.body))
+            self.finish(bytes(reply.body))
+            return
         self.set_header("Content-Type", JSON)
         self.finish(json.dumps(reply.body, default=str))
 
@@ -389,7 +391,7 @@ class ApiHandler(tornado.web.RequestHandler):
         self.set_header("Content-Type", JSON)
         self.finish(json.dumps(err.body()))
 
-    get = post = put = patch = delete = _serve  # type: ignore[assignment]
+    get = post = put = patch = delete = _serve
 
 
 class Faults:
