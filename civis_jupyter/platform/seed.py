@@ -25,9 +25,12 @@ CivisML templates.
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .warehouse import Warehouse
+
+if TYPE_CHECKING:
+    from .contract import Services
 
 __all__ = [
     "DEMO_CUSTOMERS",
@@ -257,7 +260,7 @@ CREATE OR REPLACE TABLE brandable_customers.brandable_pilot AS
     return counts
 
 
-def seed_builtins(platform: Any) -> dict[str, int]:
+def seed_builtins(platform: Services) -> dict[str, int]:
     """Give a platform the objects every platform has, unless it has them.
 
     Today these are the CivisML templates (training, prediction and
@@ -266,7 +269,7 @@ def seed_builtins(platform: Any) -> dict[str, int]:
 
     Parameters
     ----------
-    platform : LocalPlatform-like
+    platform : Services
         Gives ``store``.
 
     Returns
@@ -279,12 +282,12 @@ def seed_builtins(platform: Any) -> dict[str, int]:
     return install_templates(platform)
 
 
-def seed_demo(platform: Any) -> dict[str, Any]:
+def seed_demo(platform: Services) -> dict[str, Any]:
     """Seed a platform: demo tables in its default database, a demo script, templates.
 
     Parameters
     ----------
-    platform : LocalPlatform-like
+    platform : Services
         Gives ``default_database_id``, ``warehouses`` and ``store``.
 
     Returns

@@ -69,6 +69,18 @@ class Source:
         """``table schema.t`` or ``file 12``, for messages."""
         return f"table {self.table}" if self.table else f"file {self.file_id}"
 
+    def table_database(self) -> int:
+        """The database of a table source.
+
+        Raises
+        ------
+        CivisMLError
+            When no database is set (:func:`source_from_env` never makes one).
+        """
+        if self.database_id is None:
+            raise CivisMLError(f"{self.describe()} needs a database")
+        return self.database_id
+
     def location(self) -> str:
         """Where the data came from, as CivisML's metadata records it."""
         if self.table:
@@ -218,7 +230,10 @@ def read_frame(client: Any, source: Source, work: Path) -> Any:
         table_columns(client, source)  # a clear error for a missing table
         try:
             frame = read_civis_sql(
-                _select_sql(source, None), source.database_id, return_as="pandas", client=client
+                _select_sql(source, None),
+                source.table_database(),
+                return_as="pandas",
+                client=client,
             )
         except EmptyResultError:
             frame = pd.DataFrame()
@@ -311,7 +326,7 @@ def iter_batches(
             civis_to_csv(
                 path,
                 _select_sql(source, columns),
-                source.database_id,
+                source.table_database(),
                 compression="gzip",
                 client=client,
             ).result()
@@ -349,7 +364,8 @@ def feature_columns(frame: Any, ignored: Sequence[str]) -> tuple[list[str], list
     ignored : sequence of str
         Targets, primary key, excluded and weight columns.
     """
-    numeric, categorical = [], []
+    numeric: list[str] = []
+    categorical: list[str] = []
     for name in frame.columns:
         if name in ignored:
             continue

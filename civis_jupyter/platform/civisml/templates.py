@@ -17,7 +17,11 @@ asking the API).
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ..contract import Services
+    from ..store.objects import Objects
 
 __all__ = [
     "ALIAS_VERSIONS",
@@ -164,11 +168,11 @@ TEMPLATES: tuple[Template, ...] = (
 )
 
 
-def _existing_aliases(store: Any) -> set[str]:
-    return {a.get("alias") for a in store.list("aliases", None, archived=None)}
+def _existing_aliases(store: Objects) -> set[str]:
+    return {a["alias"] for a in store.list("aliases", None, archived=None) if a.get("alias")}
 
 
-def _backing_script(store: Any, admin: dict[str, Any], template: Template) -> dict[str, Any]:
+def _backing_script(store: Objects, admin: dict[str, Any], template: Template) -> dict[str, Any]:
     """The hidden container script a template runs."""
     return store.create(
         "scripts/containers",
@@ -192,7 +196,7 @@ def _backing_script(store: Any, admin: dict[str, Any], template: Template) -> di
 
 
 def _publish(
-    store: Any, admin: dict[str, Any], template: Template, script: dict[str, Any]
+    store: Objects, admin: dict[str, Any], template: Template, script: dict[str, Any]
 ) -> dict[str, Any]:
     """The public template of a backing script, at its known id when that is free."""
     record = store.create(
@@ -220,7 +224,9 @@ def _publish(
     return record
 
 
-def _add_aliases(store: Any, admin: dict[str, Any], template: Template, template_id: int) -> None:
+def _add_aliases(
+    store: Objects, admin: dict[str, Any], template: Template, template_id: int
+) -> None:
     for version in ALIAS_VERSIONS:
         store.create(
             "aliases",
@@ -236,12 +242,12 @@ def _add_aliases(store: Any, admin: dict[str, Any], template: Template, template
         )
 
 
-def install_templates(platform: Any) -> dict[str, int]:
+def install_templates(platform: Services) -> dict[str, int]:
     """Give a platform the CivisML templates unless it has them already.
 
     Parameters
     ----------
-    platform : LocalPlatform-like
+    platform : Services
         Gives ``store``; objects belong to its first (admin) user.
 
     Returns

@@ -835,7 +835,7 @@ def _prediction_layout(meta: dict[str, Any], estimator: Any, wanted: list[str]) 
     if classifier and classes and not isinstance(classes[0], list):
         classes = [classes]
     if not targets:  # a registered model without target names
-        count = len(classes) if classifier else 1
+        count = len(classes or []) if classifier else 1
         targets = [f"score{i}" for i in range(count)] if count > 1 else ["score"]
     unknown = [t for t in wanted if t not in targets]
     if unknown:
@@ -914,10 +914,11 @@ def predict(run: Run) -> None:
     file_id = run.upload(path, "predictions.csv.gz")
     if out_table is not None:
         pk_type = declared.get(pk or "", "") or (
-            _sql_type(pd.Series(list(pk_sample))) if pk else ""
+            _sql_type(pd.Series(list(pk_sample))) if pk and pk_sample is not None else ""
         )
         out_table.load(run, file_id, _table_columns(pk, pk_type, keep))
     train_data = ((meta.get("run") or {}).get("configuration") or {}).get("data") or {}
+    scored = [t for t in layout.targets if not wanted or t in wanted]
     configuration = {
         "data": {
             "location": source.location(),
@@ -925,7 +926,7 @@ def predict(run: Run) -> None:
             "database_id": source.database_id,
             "file_id": source.file_id,
             "primary_key": pk,
-            "target_columns": [t for t in layout.targets if not wanted or t in wanted],
+            "target_columns": scored,
         },
         "model": {"train_job_id": job_id, "train_run_id": run_id},
     }
@@ -942,7 +943,7 @@ def predict(run: Run) -> None:
         "data": {
             "n_rows": total,
             "score_columns": keep,
-            "target_columns": configuration["data"]["target_columns"],
+            "target_columns": scored,
             "training_primary_key": train_data.get("primary_key"),
         },
         "output_file_ids": [file_id],
