@@ -423,11 +423,11 @@ def test_jobs_listing_watches_many_runs_with_few_requests(client, caplog):
 
 
 def test_polls_stay_within_the_rate_limit_and_say_so_once(tmp_path, monkeypatch, caplog):
-    from civis_jupyter import futures
+    from civis_jupyter.futures import _watch
     from civis_jupyter.platform.server import RateLimiter
 
     window = 4.0
-    monkeypatch.setattr(futures, "RATE_WINDOW", window)
+    monkeypatch.setattr(_watch, "RATE_WINDOW", window)
     with LocalPlatform(data_dir=tmp_path / "p", rate_limit=24) as platform:
         platform.limiter = RateLimiter(24, window=window)  # Civis's fixed window, shorter
         client = _client_for(platform)
