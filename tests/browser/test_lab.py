@@ -198,6 +198,14 @@ def loaded(page):
     return page
 
 
+@pytest.fixture(scope="module")
+def queried(loaded):
+    """The page once the SQL cell has run and shown its table (one run, in the panel too)."""
+    _run(loaded, "sql")
+    _cell(loaded, "sql").locator(".civis-table").wait_for(timeout=120_000)
+    return loaded
+
+
 def _run(page, name: str) -> None:
     """Run one cell from its editor with Shift+Enter."""
     _cell(page, name).locator(".jp-InputArea-editor").click()
@@ -257,11 +265,9 @@ def _rides(table) -> list[int]:
     return [int(t.replace(",", "")) for t in texts]
 
 
-def test_the_table_sorts_when_a_header_is_clicked(loaded):
-    page = loaded
-    _run(page, "sql")
+def test_the_table_sorts_when_a_header_is_clicked(queried):
+    page = queried
     table = _cell(page, "sql").locator(".civis-table")
-    table.wait_for(timeout=120_000)
     card = _cell(page, "sql").locator(".civis-run")
     assert card.count() >= 1
     assert "rows 1-10 of 20" in table.inner_text()
@@ -288,7 +294,8 @@ def test_the_table_sorts_when_a_header_is_clicked(loaded):
     card.first.screenshot(path=str(ARTIFACTS / "lab-status-card.png"))
 
 
-def test_the_panel_shows_names_and_durations_of_the_runs(page, api):
+def test_the_panel_shows_names_and_durations_of_the_runs(queried, api):
+    page = queried
     panel = _open_panel(page)
     row = panel.locator(".civis-run-row", has_text="SELECT stationname")
     row.wait_for()
@@ -314,7 +321,8 @@ def test_the_panel_shows_names_and_durations_of_the_runs(page, api):
     panel.screenshot(path=str(ARTIFACTS / "lab-runs-panel.png"))
 
 
-def test_the_jobs_and_files_browsers(page):
+def test_the_jobs_and_files_browsers(loaded):
+    page = loaded
     _run(page, "jobs")
     jobs = _cell(page, "jobs").locator(".civis-jobs")
     jobs.wait_for(timeout=60_000)
