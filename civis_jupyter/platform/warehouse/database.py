@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -32,6 +33,30 @@ class Warehouse(_Catalog, _CsvImport):
 
     def __repr__(self) -> str:
         return f"Warehouse({str(self.path)!r})"
+
+    @contextmanager
+    def _leading_run(
+        self,
+        statements: list[Any],
+        on_interrupt: Callable[[Callable[[], None] | None], None] | None,
+    ) -> Iterator[tuple[Any, _Interrupter]]:
+        """Run all statements but the last in one transaction that can be stopped.
+
+        Yields the cursor (for the last statement) and its interrupter; the
+        transaction commits when the block ends and rolls back on an error.
+        """
+        # the interrupter ends first: nothing interrupts the rollback or close
+        with (
+            self.cursor() as cur,
+            _transaction(cur, statements),
+            _Interrupter(on_interrupt) as stop,
+        ):
+            stop.watch(cur)
+            for st in statements[:-1]:
+                stop.check()
+                cur.execute(st)
+            stop.check()
+            yield cur, stop
 
     @staticmethod
     def _statements(sql: str) -> list[Any]:
@@ -74,17 +99,7 @@ class Warehouse(_Catalog, _CsvImport):
             transaction and is rolled back).
         """
         statements = self._statements(sql)
-        # the interrupter ends first: nothing interrupts the rollback or close
-        with (
-            self.cursor() as cur,
-            _transaction(cur, statements),
-            _Interrupter(on_interrupt) as stop,
-        ):
-            stop.watch(cur)
-            for st in statements[:-1]:
-                stop.check()
-                cur.execute(st)
-            stop.check()
+        with self._leading_run(statements, on_interrupt) as (cur, stop):
             result = cur.sql(statements[-1].query)
             columns = _result_columns(
                 statements[-1], result.description if result is not None else None
@@ -128,17 +143,7 @@ class Warehouse(_Catalog, _CsvImport):
         statements = self._statements(sql)
         last = statements[-1]
         plain = _export_path(directory, settings.filename_prefix or "output")
-        # the interrupter ends first: nothing interrupts the rollback or close
-        with (
-            self.cursor() as cur,
-            _transaction(cur, statements),
-            _Interrupter(on_interrupt) as stop,
-        ):
-            stop.watch(cur)
-            for st in statements[:-1]:
-                stop.check()
-                cur.execute(st)
-            stop.check()
+        with self._leading_run(statements, on_interrupt) as (cur, stop):
             result = cur.sql(last.query)
             columns = _result_columns(last, result.description if result is not None else None)
             if not columns:
